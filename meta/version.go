@@ -1,0 +1,128 @@
+package meta
+
+import (
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/uberan/latus/chunks"
+)
+
+// Kind is what a path is.
+type Kind uint8
+
+const (
+	KindFile Kind = iota
+	KindDir
+	KindSymlink
+	numKinds
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindFile:
+		return "file"
+	case KindDir:
+		return "dir"
+	case KindSymlink:
+		return "symlink"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// ChangeKind is what a version did to its path.
+type ChangeKind uint8
+
+const (
+	Created ChangeKind = iota
+	Modified
+	Deleted
+	Renamed
+	numChangeKinds
+)
+
+func (c ChangeKind) String() string {
+	switch c {
+	case Created:
+		return "created"
+	case Modified:
+		return "modified"
+	case Deleted:
+		return "deleted"
+	case Renamed:
+		return "renamed"
+	}
+	return "ChangeKind(" + strconv.Itoa(int(c)) + ")"
+}
+
+// FileVersion is one state of one path. See the package documentation for
+// how Origin, Seq and Vector order versions across devices.
+type FileVersion struct {
+	Path    string // slash-separated, relative, clean; "" is never a file
+	Kind    Kind
+	Mode    uint32 // permission bits only (0o7777)
+	Size    int64  // bytes of a file; len(Target) for a symlink; 0 for a directory or a tombstone
+	MTime   time.Time
+	Chunks  []chunks.Ref // a file's content, contiguous from offset 0, summing to Size
+	Hash    chunks.ID    // BLAKE3 of the whole content (files); zero for dirs
+	Target  string       // symlink target
+	Deleted bool         // a tombstone: the path was deleted (Kind is what it was)
+	Change  ChangeKind
+	From    string // previous path, for Renamed
+	Origin  string // device that made this version
+	Seq     uint64 // Origin's sequence number for it
+	Vector  Vector
+}
+
+// Live reports whether v is a present file, directory or symlink rather
+// than a tombstone.
+func (v FileVersion) Live() bool { return !v.Deleted }
+
+// Change is one local change for Commit.
+type Change struct {
+	Kind ChangeKind
+	Path string
+	From string // Renamed: old path (a directory renames its whole subtree)
+	// File gives the new content for Created and Modified: Kind, Mode,
+	// Size, MTime, Chunks, Hash and Target are taken from it. For Deleted
+	// and Renamed only its MTime is used (zero = now); a rename keeps the
+	// content of the version at From.
+	File FileVersion
+}
+
+// Options configure Open.
+type Options struct {
+	Device string // this device's id (identity.Identity.Device); required
+	Logger *slog.Logger
+}
+
+// MergeResult tells what a Merge changed.
+type MergeResult struct {
+	// Applied lists the versions that changed the live tree, conflict
+	// copies and re-created parent directories included, in the order they
+	// were applied (for kernel cache invalidation).
+	Applied []FileVersion
+	// Conflicts lists the paths of the conflict copies made.
+	Conflicts []string
+}
+
+// Stats summarises the live tree and the history.
+type Stats struct {
+	Files    int   // live files and symlinks
+	Dirs     int   // live directories (the root not counted)
+	Bytes    int64 // sum of the sizes of live files
+	Versions int   // versions kept in history
+}
+
+// ImportProgress is reported by Import after each entry.
+type ImportProgress struct {
+	Files, Bytes, TotalFiles int64 // files (any kind) done, their bytes, files counted
+	TotalBytes               int64
+	Path                     string // the entry just done
+}
+
+// Putter stores a file's content as chunks; *chunks.Store implements it.
+type Putter interface {
+	PutStream(io.Reader) ([]chunks.Ref, chunks.ID, int64, error)
+}
