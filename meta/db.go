@@ -1,78 +1,551 @@
 package meta
 
 import (
-	"context"
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/uberan/latus/chunks"
 )
 
-// errUnimplemented marks methods whose body lands in the next commit.
-var errUnimplemented = errors.New("meta: not implemented yet")
+// Buckets of meta.db.
+var (
+	// files: path → encoded current FileVersion (tombstones included).
+	bucketFiles = []byte("files")
+	// history: path 0x00 BE64(history id) → encoded FileVersion, every version kept.
+	bucketHistory = []byte("history")
+	// index: BE64(position) → history key; this device's index, in order.
+	bucketIndex = []byte("index")
+	// devices: device → BE64(highest index position merged from it).
+	bucketDevices = []byte("devices")
+	// local: this device's id, counters and stats (see key* below).
+	bucketLocal = []byte("local")
+	// seen: BLAKE3(encoded version) → history key: recognises versions
+	// already recorded, so a version received twice is skipped.
+	bucketSeen = []byte("seen")
+	// frontier: path → BE64 history ids of the versions of path that no
+	// other dominates, present only while there are two or more (after a
+	// conflict); see merge.go.
+	bucketFrontier = []byte("frontier")
+)
 
-// DB is the history store of one device, backed by a bbolt file.
-// Its methods are safe for concurrent use.
+// Keys of the local bucket.
+var (
+	keyDevice   = []byte("device")
+	keySeq      = []byte("seq")   // last local sequence number given out
+	keyPos      = []byte("pos")   // last index position given out
+	keyFiles    = []byte("files") // Stats.Files
+	keyDirs     = []byte("dirs")
+	keyBytes    = []byte("bytes")
+	keyVersions = []byte("versions")
+)
+
+// DB is the history store of one device, backed by a bbolt file with
+// synced commits. Its methods are safe for concurrent use; bbolt serialises
+// writers.
 type DB struct {
 	device string
 	log    *slog.Logger
+	bolt   *bolt.DB
+	closed atomic.Bool
 }
 
 // Open opens (creating if needed) the history store at path for device
-// opts.Device.
-func Open(path string, opts Options) (*DB, error) { return nil, errUnimplemented }
+// opts.Device. A meta.db made by another device is refused.
+func Open(path string, opts Options) (*DB, error) {
+	if err := validDevice(opts.Device); err != nil {
+		return nil, fmt.Errorf("open meta %s: %w", path, err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      2 * time.Second,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open meta %s: %w", path, err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketFiles, bucketHistory, bucketIndex, bucketDevices, bucketLocal, bucketSeen, bucketFrontier} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		local := tx.Bucket(bucketLocal)
+		switch dev := local.Get(keyDevice); {
+		case dev == nil:
+			return local.Put(keyDevice, []byte(opts.Device))
+		case string(dev) != opts.Device:
+			return fmt.Errorf("it belongs to device %s, not %s", dev, opts.Device)
+		}
+		return nil
+	})
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open meta %s: %w", path, err)
+	}
+	return &DB{device: opts.Device, log: log.With("device", opts.Device), bolt: bdb}, nil
+}
 
 // Close closes the store; later calls return ErrClosed.
-func (db *DB) Close() error { return errUnimplemented }
+func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return ErrClosed
+	}
+	return db.bolt.Close()
+}
 
 // Device returns this device's id.
 func (db *DB) Device() string { return db.device }
 
-// Commit records local changes in one transaction and returns the versions
-// it made.
-func (db *DB) Commit(changes []Change) ([]FileVersion, error) { return nil, errUnimplemented }
+func (db *DB) view(fn func(t *txn) error) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	return db.bolt.View(func(tx *bolt.Tx) error { return fn(db.newTxn(tx)) })
+}
 
-// Lookup returns the live version of path; ErrNotFound if absent or deleted.
-func (db *DB) Lookup(p string) (FileVersion, error) { return FileVersion{}, errUnimplemented }
+func (db *DB) update(fn func(t *txn) error) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		t := db.newTxn(tx)
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.save()
+	})
+}
+
+// Lookup returns the live version of path; ErrNotFound if absent or
+// deleted. Lookup("") returns a directory standing for the root.
+func (db *DB) Lookup(p string) (FileVersion, error) {
+	if p == "" {
+		return FileVersion{Kind: KindDir, Mode: 0o755}, nil
+	}
+	if err := ValidatePath(p); err != nil {
+		return FileVersion{}, fmt.Errorf("lookup: %w", err)
+	}
+	var v FileVersion
+	err := db.view(func(t *txn) error {
+		cur, ok, err := t.current(p)
+		if err != nil {
+			return err
+		}
+		if !ok || cur.Deleted {
+			return ErrNotFound
+		}
+		v = cur
+		return nil
+	})
+	if err != nil {
+		return FileVersion{}, fmt.Errorf("lookup %q: %w", p, err)
+	}
+	return v, nil
+}
 
 // List returns the live children of dir ("" = root), sorted by name.
-func (db *DB) List(dir string) ([]FileVersion, error) { return nil, errUnimplemented }
+// ErrNotFound if dir is not live, ErrNotDir if it is not a directory.
+func (db *DB) List(dir string) ([]FileVersion, error) {
+	if err := validDir(dir); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	var out []FileVersion
+	err := db.view(func(t *txn) error {
+		if err := t.checkDir(dir); err != nil {
+			return err
+		}
+		return t.children(dir, func(v FileVersion) error {
+			if !v.Deleted {
+				out = append(out, v)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %q: %w", dir, err)
+	}
+	return out, nil
+}
 
-// History returns every version of path, oldest first.
-func (db *DB) History(p string) ([]FileVersion, error) { return nil, errUnimplemented }
+// History returns every version of path recorded here, oldest first;
+// ErrNotFound if there is none.
+func (db *DB) History(p string) ([]FileVersion, error) {
+	if err := ValidatePath(p); err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	var out []FileVersion
+	err := db.view(func(t *txn) error {
+		var err error
+		out, err = t.history(p)
+		return err
+	})
+	if err == nil && len(out) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history %q: %w", p, err)
+	}
+	return out, nil
+}
 
-// Restore commits the content of History(path)[n-1] as a new version.
-func (db *DB) Restore(p string, n int) (FileVersion, error) { return FileVersion{}, errUnimplemented }
+// IndexSeq returns the position of the newest record in this device's
+// index (0 when empty or closed).
+func (db *DB) IndexSeq() uint64 {
+	var pos uint64
+	_ = db.view(func(t *txn) error {
+		pos = t.getUint(keyPos)
+		return nil
+	})
+	return pos
+}
 
-// IndexSeq returns the position of the newest record in this device's index.
-func (db *DB) IndexSeq() uint64 { return 0 }
+// DefaultPage is the page size Since uses when limit ≤ 0.
+const DefaultPage = 1000
 
 // Since pages out this device's index: every version it recorded (local or
-// merged) after position pos, in order, at most limit of them.
+// merged) after position pos, in order, at most limit of them (limit ≤ 0:
+// DefaultPage). next is the position of the last version returned (pos
+// when there is none): pass it to the next call, and to Merge as upTo.
 func (db *DB) Since(pos uint64, limit int) (vs []FileVersion, next uint64, err error) {
-	return nil, pos, errUnimplemented
+	if limit <= 0 {
+		limit = DefaultPage
+	}
+	next = pos
+	err = db.view(func(t *txn) error {
+		c := t.index.Cursor()
+		for k, hkey := c.Seek(be64(pos + 1)); k != nil && len(vs) < limit; k, hkey = c.Next() {
+			v, err := t.historyAt(hkey)
+			if err != nil {
+				return err
+			}
+			vs = append(vs, v)
+			next = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, pos, fmt.Errorf("since %d: %w", pos, err)
+	}
+	return vs, next, nil
 }
 
-// PeerPos returns the highest index position received from device.
-func (db *DB) PeerPos(device string) (uint64, error) { return 0, errUnimplemented }
-
-// Merge applies versions paged from device's index up to position upTo, in
-// one transaction.
-func (db *DB) Merge(device string, vs []FileVersion, upTo uint64) (MergeResult, error) {
-	return MergeResult{}, errUnimplemented
+// PeerPos returns the highest index position merged from device (0 if
+// none yet).
+func (db *DB) PeerPos(device string) (uint64, error) {
+	var pos uint64
+	err := db.view(func(t *txn) error {
+		if b := t.devices.Get([]byte(device)); len(b) == 8 {
+			pos = binary.BigEndian.Uint64(b)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("peer position of %s: %w", device, err)
+	}
+	return pos, nil
 }
 
-// Stats summarises the live tree and the history.
-func (db *DB) Stats() Stats { return Stats{} }
+// Stats summarises the live tree and the history (zero when closed).
+func (db *DB) Stats() Stats {
+	var s Stats
+	_ = db.view(func(t *txn) error {
+		s = t.stats
+		return nil
+	})
+	return s
+}
 
-// Refs calls fn once for every chunk referenced by a kept version.
-func (db *DB) Refs(fn func(chunks.ID) error) error { return errUnimplemented }
+// Refs calls fn once for every distinct chunk referenced by a kept
+// version. fn runs outside any transaction, so it may use the chunk store
+// freely; an error from fn stops the walk and is returned.
+func (db *DB) Refs(fn func(chunks.ID) error) error {
+	seen := make(map[chunks.ID]struct{})
+	var ids []chunks.ID
+	err := db.view(func(t *txn) error {
+		return t.historyB.ForEach(func(k, val []byte) error {
+			v, err := decodeVersion(val)
+			if err != nil {
+				return fmt.Errorf("history record %x: %w", k, err)
+			}
+			for _, r := range v.Chunks {
+				if _, ok := seen[r.ID]; !ok {
+					seen[r.ID] = struct{}{}
+					ids = append(ids, r.ID)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("refs: %w", err)
+	}
+	for _, id := range ids {
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-// ValidatePath reports whether p is an acceptable path for the tree.
-func ValidatePath(p string) error { return errUnimplemented }
+// txn wraps one bbolt transaction with the store's record-keeping.
+type txn struct {
+	db                                                     *DB
+	tx                                                     *bolt.Tx
+	files, historyB, index, devices, local, seen, frontier *bolt.Bucket
+	stats                                                  Stats
+	seq, pos                                               uint64
+}
 
-// Import walks dir into db (root of the tree), chunking files into store,
-// committing every 1,000 files.
-func Import(ctx context.Context, dir string, db *DB, store Putter, progress func(ImportProgress)) error {
-	return errUnimplemented
+func (db *DB) newTxn(tx *bolt.Tx) *txn {
+	t := &txn{
+		db:       db,
+		tx:       tx,
+		files:    tx.Bucket(bucketFiles),
+		historyB: tx.Bucket(bucketHistory),
+		index:    tx.Bucket(bucketIndex),
+		devices:  tx.Bucket(bucketDevices),
+		local:    tx.Bucket(bucketLocal),
+		seen:     tx.Bucket(bucketSeen),
+		frontier: tx.Bucket(bucketFrontier),
+	}
+	t.seq = t.getUint(keySeq)
+	t.pos = t.getUint(keyPos)
+	t.stats = Stats{
+		Files:    int(t.getUint(keyFiles)),
+		Dirs:     int(t.getUint(keyDirs)),
+		Bytes:    int64(t.getUint(keyBytes)),
+		Versions: int(t.getUint(keyVersions)),
+	}
+	return t
+}
+
+func (t *txn) getUint(key []byte) uint64 {
+	if b := t.local.Get(key); len(b) == 8 {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+// save writes the counters back (writable transactions only).
+func (t *txn) save() error {
+	for _, kv := range []struct {
+		k []byte
+		v uint64
+	}{
+		{keySeq, t.seq}, {keyPos, t.pos},
+		{keyFiles, uint64(t.stats.Files)}, {keyDirs, uint64(t.stats.Dirs)},
+		{keyBytes, uint64(t.stats.Bytes)}, {keyVersions, uint64(t.stats.Versions)},
+	} {
+		if t.getUint(kv.k) == kv.v {
+			continue
+		}
+		if err := t.local.Put(kv.k, be64(kv.v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// current returns the current version of p, tombstones included.
+func (t *txn) current(p string) (FileVersion, bool, error) {
+	b := t.files.Get([]byte(p))
+	if b == nil {
+		return FileVersion{}, false, nil
+	}
+	v, err := decodeVersion(b)
+	if err != nil {
+		return FileVersion{}, false, fmt.Errorf("current version of %q: %w", p, err)
+	}
+	return v, true, nil
+}
+
+// live returns the current version of p if it is live.
+func (t *txn) live(p string) (FileVersion, bool, error) {
+	v, ok, err := t.current(p)
+	if err != nil || !ok || v.Deleted {
+		return FileVersion{}, false, err
+	}
+	return v, true, nil
+}
+
+// checkDir returns nil if dir ("" = root) is a live directory.
+func (t *txn) checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	v, ok, err := t.live(dir)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("%q: %w", dir, ErrNotFound)
+	case v.Kind != KindDir:
+		return fmt.Errorf("%q: %w", dir, ErrNotDir)
+	}
+	return nil
+}
+
+// children calls fn for every current version (tombstones included) whose
+// parent is dir, in name order, skipping over deeper subtrees.
+func (t *txn) children(dir string, fn func(FileVersion) error) error {
+	prefix := []byte(dir)
+	if dir != "" {
+		prefix = append(prefix, '/')
+	}
+	c := t.files.Cursor()
+	for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
+		rest := k[len(prefix):]
+		if i := bytes.IndexByte(rest, '/'); i >= 0 {
+			// A descendant whose parent has no record of its own, or the
+			// subtree of a child: jump past every key under prefix+rest[:i]+"/".
+			skip := append(append([]byte{}, k[:len(prefix)+i]...), '/'+1)
+			k, val = c.Seek(skip)
+			continue
+		}
+		v, err := decodeVersion(val)
+		if err != nil {
+			return fmt.Errorf("current version of %q: %w", k, err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+		k, val = c.Next()
+	}
+	return nil
+}
+
+// descendants calls fn for every current version strictly inside dir,
+// tombstones included, in key order (a directory before its contents).
+func (t *txn) descendants(dir string, fn func(FileVersion) error) error {
+	prefix := []byte(dir + "/")
+	c := t.files.Cursor()
+	for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
+		v, err := decodeVersion(val)
+		if err != nil {
+			return fmt.Errorf("current version of %q: %w", k, err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errStop = errors.New("stop")
+
+// hasLiveChildren reports whether dir has a live entry inside it.
+func (t *txn) hasLiveChildren(dir string) (bool, error) {
+	found := false
+	err := t.descendants(dir, func(v FileVersion) error {
+		if !v.Deleted {
+			found = true
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return found, err
+}
+
+func historyPrefix(p string) []byte {
+	return append([]byte(p), 0)
+}
+
+// history returns every recorded version of p, oldest first.
+func (t *txn) history(p string) ([]FileVersion, error) {
+	var out []FileVersion
+	prefix := historyPrefix(p)
+	c := t.historyB.Cursor()
+	for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
+		v, err := decodeVersion(val)
+		if err != nil {
+			return nil, fmt.Errorf("history of %q: %w", p, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (t *txn) historyAt(hkey []byte) (FileVersion, error) {
+	b := t.historyB.Get(hkey)
+	if b == nil {
+		return FileVersion{}, fmt.Errorf("index points at missing history record %x", hkey)
+	}
+	return decodeVersion(b)
+}
+
+// seenKey is the key of v's encoding in the seen bucket.
+func seenKey(enc []byte) []byte {
+	id := chunks.Sum(enc)
+	return id[:]
+}
+
+// known reports whether exactly v is already recorded.
+func (t *txn) known(enc []byte) bool {
+	return t.seen.Get(seenKey(enc)) != nil
+}
+
+// record appends v to the history of its path and, if indexed, to this
+// device's index, and returns its history id. enc must be v's encoding
+// and stay untouched until the transaction ends.
+func (t *txn) record(enc []byte, path string, indexed bool) (uint64, error) {
+	id, err := t.historyB.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	hkey := append(historyPrefix(path), be64(id)...)
+	if err := t.historyB.Put(hkey, enc); err != nil {
+		return 0, err
+	}
+	if err := t.seen.Put(seenKey(enc), hkey); err != nil {
+		return 0, err
+	}
+	t.stats.Versions++
+	if indexed {
+		t.pos++
+		if err := t.index.Put(be64(t.pos), hkey); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// setCurrent makes v (encoded as enc) the current version of its path,
+// keeping the stats in step. old is the previous current version, if any.
+func (t *txn) setCurrent(v FileVersion, enc []byte, old FileVersion, hadOld bool) error {
+	if hadOld && !old.Deleted {
+		t.count(old, -1)
+	}
+	if !v.Deleted {
+		t.count(v, +1)
+	}
+	return t.files.Put([]byte(v.Path), enc)
+}
+
+func (t *txn) count(v FileVersion, sign int) {
+	switch v.Kind {
+	case KindDir:
+		t.stats.Dirs += sign
+	case KindFile:
+		t.stats.Files += sign
+		t.stats.Bytes += int64(sign) * v.Size
+	default:
+		t.stats.Files += sign
+	}
+}
+
+func be64(x uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, x)
 }
