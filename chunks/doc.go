@@ -1,0 +1,43 @@
+// Package chunks is Latus's content-addressed chunk store: it keeps chunk
+// bytes on disk and in memory under a byte cap, tracks each chunk's state,
+// and fetches missing chunks from other devices through a Source.
+//
+// # Identity and chunking
+//
+// A chunk's ID is the BLAKE3-256 of its plain bytes. Files are cut with
+// FastCDC (min 256 KiB, average 1 MiB, max 4 MiB), so an edit in the middle
+// of a large file changes one or two chunks and identical data is stored
+// once. A file version lists its chunks as Refs (ID, offset, size).
+//
+// # States and the fetch protocol
+//
+// A chunk is Missing, InProgress or Complete. A fetch runs
+// Begin(id) → Token, then either Write(id, token, bytes) or Cancel(id, token).
+// Write verifies the hash before anything is stored (ErrCorrupt otherwise).
+// Tokens carry a process epoch stored in the index and bumped at every Open,
+// so an InProgress state left by a crashed process reads as Missing.
+//
+// # Storage
+//
+// Bytes live in one file per chunk, Dir/xx/<id>, written to a temporary
+// file, fsynced and renamed; they are zstd-compressed only when that saves
+// at least 10 %. The bbolt index (Dir/index.db) holds state, sizes, codec,
+// last access, pins and the devices known to hold each chunk; chunk bytes
+// never go into bbolt. A memory LRU keeps recently read plain chunks.
+//
+// # Capacity
+//
+// The store never holds more than Capacity stored bytes plus one maximum
+// chunk. To make room it evicts, least recently used first, complete and
+// unpinned chunks that at least one other device holds (MarkHeld). A chunk
+// only this device holds is never evicted: when nothing can be evicted,
+// Put and Write fail with ErrFull, which wraps ENOSPC, and store nothing.
+//
+// # Fetcher
+//
+// Fetcher is the downloading algorithm over Sources: a queue of IDs;
+// complete ones are skipped, in-progress ones go to a second queue drained
+// after the first, missing ones are fetched. Concurrent readers of one
+// missing chunk share one fetch; a source that returns corrupt bytes or an
+// error is skipped for the next one.
+package chunks
