@@ -5,8 +5,16 @@ import (
 	"io"
 
 	cdc "github.com/PlakarKorp/go-cdc-chunkers"
-	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/fastcdc" // registers "fastcdc"
+	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/fastcdc" // registers the FastCDC chunkers
 )
+
+// cdcAlgorithm names the FastCDC variant. The library's plain "fastcdc" is
+// its legacy variant whose cut masks are fixed for an 8 KiB average: with
+// our 256 KiB minimum it cuts a few KiB past the minimum (average ~290 KiB
+// measured). "fastcdc-v1.0.0" derives the masks from NormalSize and gives
+// the 1 MiB average we want (~1.2 MiB measured on random data). Cut points
+// are part of the data format: every device must use the same variant.
+const cdcAlgorithm = "fastcdc-v1.0.0"
 
 // Chunk size bounds of the content-defined chunker.
 const (
@@ -19,7 +27,7 @@ const (
 // each, in order. data is valid only during fn. An empty reader yields no
 // chunk.
 func Split(r io.Reader, fn func(ref Ref, data []byte) error) error {
-	c, err := cdc.NewChunker("fastcdc", r, &cdc.ChunkerOpts{MinSize: MinChunk, NormalSize: AvgChunk, MaxSize: MaxChunk})
+	c, err := cdc.NewChunker(cdcAlgorithm, r, &cdc.ChunkerOpts{MinSize: MinChunk, NormalSize: AvgChunk, MaxSize: MaxChunk})
 	if err != nil {
 		return fmt.Errorf("split: %w", err)
 	}

@@ -1,20 +1,33 @@
 package chunks
 
 import (
+	"cmp"
+	"container/list"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeebo/blake3"
+	bolt "go.etcd.io/bbolt"
 )
 
 // State is a chunk's state in the store.
 type State int
 
 const (
-	// Missing: the store has no bytes and no fetch in progress.
+	// Missing: no bytes here and no fetch in progress.
 	Missing State = iota
-	// InProgress: a fetch holds a current token.
+	// InProgress: a fetch holds the chunk's current token.
 	InProgress
-	// Complete: the bytes are stored and verified.
+	// Complete: the bytes are stored and were verified.
 	Complete
 )
 
@@ -27,54 +40,743 @@ func (s State) String() string {
 	case Complete:
 		return "complete"
 	}
-	return "state(?)"
+	return fmt.Sprintf("state(%d)", int(s))
 }
 
-// Token identifies one fetch of a chunk. Its high 32 bits are the process
-// epoch, so tokens from a previous process are never current.
+// Token identifies one fetch of a chunk, from Begin to Write or Cancel. Its
+// high 32 bits are the process epoch, so a token of an earlier process is
+// never current.
 type Token uint64
 
-// Codec is how a chunk is stored on disk.
+func (t Token) epoch() uint32 { return uint32(t >> 32) }
+
+// Codec is the on-disk form of a chunk.
 type Codec uint8
 
 const (
-	CodecNone Codec = iota
-	CodecZstd
+	CodecNone Codec = iota // plain bytes
+	CodecZstd              // one zstd frame
 )
+
+// DefaultMemCache is the size of the plain-chunk LRU when Options.MemCache is 0.
+const DefaultMemCache = 64 << 20
+
+// atimeFlushEvery is how often last-access times gathered by Read reach
+// the index: a Read hit never writes to bbolt.
+const atimeFlushEvery = 30 * time.Second
 
 // Options configure a Store.
 type Options struct {
 	Dir      string // <state>/chunks
 	Capacity int64  // hard byte cap on stored bytes; 0 = no cap
-	MemCache int64  // bytes of the plain-chunk LRU; 0 = 64 MiB
+	MemCache int64  // bytes of the plain-chunk LRU; 0 = 64 MiB, < 0 = none
 	Logger   *slog.Logger
 }
 
 // Usage describes how full the store is.
 type Usage struct {
-	Used, Capacity            int64
-	Chunks, Pinned, LocalOnly int
+	Used      int64 // stored bytes of complete chunks
+	Capacity  int64 // 0 = no cap
+	Chunks    int   // complete chunks
+	Pinned    int   // complete chunks with at least one pin
+	LocalOnly int   // complete chunks no other device is known to hold
 }
 
-// Store is the chunk store.
-type Store struct{}
+// Store is the content-addressed chunk store. Its methods are safe for
+// concurrent use.
+type Store struct {
+	dir      string
+	capacity int64
+	log      *slog.Logger
+	db       *bolt.DB
+	codecs   *codecs
+	cache    *memCache
+	epoch    uint32
+	seq      atomic.Uint32 // low half of tokens
+	dirMade  [256]atomic.Bool
 
-var errTODO = errors.New("chunks: not implemented yet")
+	// life is read-held by every operation and write-held by Close, so
+	// Close waits for operations in flight and later ones see closed.
+	life   sync.RWMutex
+	closed bool // guarded by life
 
-func Open(opts Options) (*Store, error)                            { return nil, errTODO }
-func (*Store) Close() error                                        { return nil }
-func (*Store) Status(id ID) (State, error)                         { return Missing, errTODO }
-func (*Store) Begin(id ID) (Token, error)                          { return 0, errTODO }
-func (*Store) Cancel(id ID, t Token) error                         { return errTODO }
-func (*Store) Write(id ID, t Token, plain []byte) error            { return errTODO }
-func (*Store) WriteStored(id ID, t Token, c Codec, b []byte) error { return errTODO }
-func (*Store) Read(id ID) ([]byte, error)                          { return nil, errTODO }
-func (*Store) ReadStored(id ID) (Codec, []byte, error)             { return 0, nil, errTODO }
-func (*Store) Put(plain []byte) (ID, error)                        { return ID{}, errTODO }
-func (*Store) PutStream(r io.Reader) ([]Ref, ID, int64, error)     { return nil, ID{}, 0, errTODO }
-func (*Store) Remove(id ID) error                                  { return errTODO }
-func (*Store) MarkHeld(id ID, device string) error                 { return errTODO }
-func (*Store) Holders(id ID) ([]string, error)                     { return nil, errTODO }
-func (*Store) Pin(id ID) error                                     { return errTODO }
-func (*Store) Unpin(id ID) error                                   { return errTODO }
-func (*Store) Usage() Usage                                        { return Usage{} }
+	mu       sync.Mutex // guards the fields below; never held across I/O
+	entries  map[ID]*entry
+	lru      *list.List // IDs of complete chunks, most recently used first
+	busy     map[ID]chan struct{}
+	dirty    map[ID]struct{} // atime changed since the last flush
+	used     int64           // stored bytes of complete chunks
+	reserved int64           // stored bytes of writes between reserve and install
+	nChunks  int
+	nPinned  int
+	nLocal   int
+
+	stop chan struct{} // closed by Close: stops the atime flusher
+	done chan struct{} // closed by the atime flusher when it returns
+}
+
+// Open opens (creating if needed) the store in opts.Dir and starts a new
+// process epoch: in-progress states of an earlier process read as missing.
+func Open(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open chunk store: no directory given")
+	}
+	if opts.Capacity < 0 {
+		return nil, fmt.Errorf("open chunk store %s: negative capacity %d", opts.Dir, opts.Capacity)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mem := opts.MemCache
+	if mem == 0 {
+		mem = DefaultMemCache
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open chunk store: %w", err)
+	}
+	dbPath := filepath.Join(opts.Dir, "index.db")
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open chunk store: %s is locked by another process", dbPath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open chunk store: %s: %w", dbPath, err)
+	}
+	s := &Store{
+		dir:      opts.Dir,
+		capacity: opts.Capacity,
+		log:      log,
+		db:       db,
+		cache:    newMemCache(mem),
+		entries:  make(map[ID]*entry),
+		lru:      list.New(),
+		busy:     make(map[ID]chan struct{}),
+		dirty:    make(map[ID]struct{}),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open chunk store %s: %w", opts.Dir, err)
+	}
+	if s.codecs, err = newCodecs(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open chunk store: %w", err)
+	}
+	go s.flushLoop()
+	log.Debug("chunk store open", "dir", opts.Dir, "epoch", s.epoch, "chunks", s.nChunks, "used", s.used, "capacity", s.capacity)
+	return s, nil
+}
+
+// load bumps the epoch, reads the index into memory, drops in-progress
+// states of earlier processes and reconciles the chunk files.
+func (s *Store) load() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if s.epoch, err = bumpEpoch(tx); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketChunks)
+		var drop []ID
+		var rewrite []ID
+		err = b.ForEach(func(k, v []byte) error {
+			var id ID
+			if len(k) != len(id) {
+				s.log.Warn("dropping malformed chunk index key", "key", fmt.Sprintf("%x", k))
+				return nil // deleting inside ForEach is not allowed; such keys are inert
+			}
+			copy(id[:], k)
+			e, err := decodeEntry(v)
+			if err != nil {
+				s.log.Warn("dropping malformed chunk index record", "chunk", id.Short())
+				drop = append(drop, id)
+				return nil
+			}
+			if e.state == InProgress { // an earlier process: the fetch died with it
+				e.state, e.token = Missing, 0
+				if e.empty() {
+					drop = append(drop, id)
+					return nil
+				}
+				rewrite = append(rewrite, id)
+			}
+			s.entries[id] = e
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range drop {
+			if err := b.Delete(id[:]); err != nil {
+				return err
+			}
+		}
+		for _, id := range rewrite {
+			if err := b.Put(id[:], s.entries[id].encode()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load index: %w", err)
+	}
+	lost, err := s.scanFiles()
+	if err != nil {
+		return fmt.Errorf("scan chunk files: %w", err)
+	}
+	for _, id := range lost {
+		s.log.Warn("chunk file lost; marking the chunk missing", "chunk", id.Short())
+		ne := s.entries[id].clone()
+		ne.state, ne.codec, ne.size, ne.stored = Missing, CodecNone, 0, 0
+		if err := s.persist(id, ne); err != nil {
+			return err
+		}
+		if ne.empty() {
+			delete(s.entries, id)
+		} else {
+			s.entries[id] = ne
+		}
+	}
+	var complete []ID
+	for id, e := range s.entries {
+		if e.state == Complete {
+			complete = append(complete, id)
+		}
+		s.account(e, 1)
+	}
+	slices.SortFunc(complete, func(a, b ID) int { return cmp.Compare(s.entries[a].atime, s.entries[b].atime) })
+	for _, id := range complete {
+		s.entries[id].elem = s.lru.PushFront(id)
+	}
+	return nil
+}
+
+func (s *Store) flushLoop() {
+	defer close(s.done)
+	t := time.NewTicker(atimeFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.flushAtimes(); err != nil {
+				s.log.Warn("saving chunk access times", "err", err)
+			}
+		}
+	}
+}
+
+// Close waits for operations in flight, saves access times and closes the
+// index. Later calls return ErrClosed.
+func (s *Store) Close() error {
+	s.life.Lock()
+	if s.closed {
+		s.life.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.life.Unlock()
+	close(s.stop)
+	<-s.done
+	err := s.flushAtimes()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	s.codecs.close()
+	if err != nil {
+		return fmt.Errorf("close chunk store %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// enter marks an operation in flight; every successful enter is paired
+// with leave. Operations never call enter twice (Close would deadlock).
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.life.RUnlock() }
+
+// lockID serializes operations on one chunk: file and index changes of an
+// id never interleave. An operation holds at most one id at a time, so
+// waits cannot cycle.
+func (s *Store) lockID(id ID) {
+	for {
+		s.mu.Lock()
+		ch, ok := s.busy[id]
+		if !ok {
+			s.busy[id] = make(chan struct{})
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		<-ch
+	}
+}
+
+func (s *Store) unlockID(id ID) {
+	s.mu.Lock()
+	close(s.busy[id])
+	delete(s.busy, id)
+	s.mu.Unlock()
+}
+
+// snapshot returns a private copy of id's entry, or a fresh missing one.
+func (s *Store) snapshot(id ID) *entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[id]; e != nil {
+		return e.clone()
+	}
+	return &entry{state: Missing}
+}
+
+// commit persists ne as id's record and installs it in memory. The caller
+// holds lockID(id).
+func (s *Store) commit(id ID, ne *entry) error {
+	if err := s.persist(id, ne); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.install(id, ne)
+	s.mu.Unlock()
+	return nil
+}
+
+// install replaces id's in-memory entry with ne (nil or empty: forget it),
+// keeping the counters, the LRU and in-progress waiters right. s.mu is held.
+func (s *Store) install(id ID, ne *entry) {
+	old := s.entries[id]
+	var elem *list.Element
+	if old != nil {
+		s.account(old, -1)
+		elem = old.elem
+		if old.progress != nil && (ne == nil || ne.progress != old.progress) {
+			close(old.progress)
+		}
+	}
+	if ne == nil || ne.empty() {
+		if elem != nil {
+			s.lru.Remove(elem)
+		}
+		delete(s.entries, id)
+		delete(s.dirty, id)
+		return
+	}
+	switch {
+	case ne.state != Complete && elem != nil:
+		s.lru.Remove(elem)
+		elem = nil
+	case ne.state == Complete && elem == nil:
+		elem = s.lru.PushFront(id)
+	}
+	ne.elem = elem
+	s.entries[id] = ne
+	s.account(ne, 1)
+}
+
+func (s *Store) account(e *entry, sign int) {
+	if e.state != Complete {
+		return
+	}
+	s.used += int64(sign) * e.stored
+	s.nChunks += sign
+	if e.pins > 0 {
+		s.nPinned += sign
+	}
+	if e.localOnly() {
+		s.nLocal += sign
+	}
+}
+
+// touch records an access to a complete chunk. s.mu is held.
+func (s *Store) touch(id ID, e *entry) {
+	e.atime = time.Now().UnixNano()
+	if e.elem != nil {
+		s.lru.MoveToFront(e.elem)
+	}
+	s.dirty[id] = struct{}{}
+}
+
+// Status returns id's state. In-progress states of an earlier process read
+// as Missing.
+func (s *Store) Status(id ID) (State, error) {
+	if err := s.enter(); err != nil {
+		return Missing, err
+	}
+	defer s.leave()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil || (e.state == InProgress && e.token.epoch() != s.epoch) {
+		return Missing, nil
+	}
+	return e.state, nil
+}
+
+// Begin starts a fetch of id and returns its token. It returns ErrComplete
+// when the chunk is already stored and ErrInProgress when another fetch
+// holds a current token.
+func (s *Store) Begin(id ID) (Token, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	s.lockID(id)
+	defer s.unlockID(id)
+	ne := s.snapshot(id)
+	switch {
+	case ne.state == Complete:
+		return 0, fmt.Errorf("begin chunk %s: %w", id.Short(), ErrComplete)
+	case ne.state == InProgress && ne.token.epoch() == s.epoch:
+		return 0, fmt.Errorf("begin chunk %s: %w", id.Short(), ErrInProgress)
+	}
+	ne.state = InProgress
+	ne.token = Token(uint64(s.epoch)<<32 | uint64(s.seq.Add(1)))
+	ne.progress = make(chan struct{})
+	if err := s.commit(id, ne); err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	return ne.token, nil
+}
+
+// Cancel ends the fetch of id holding t; the chunk is missing again. It is
+// a no-op unless t is the chunk's current token.
+func (s *Store) Cancel(id ID, t Token) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.lockID(id)
+	defer s.unlockID(id)
+	ne := s.snapshot(id)
+	if ne.state != InProgress || ne.token != t {
+		return nil
+	}
+	ne.state, ne.token, ne.progress = Missing, 0, nil
+	if err := s.commit(id, ne); err != nil {
+		return fmt.Errorf("cancel: %w", err)
+	}
+	return nil
+}
+
+// awaitProgress waits until id is no longer in progress in this process.
+func (s *Store) awaitProgress(done <-chan struct{}, id ID) bool {
+	s.mu.Lock()
+	var ch chan struct{}
+	if e := s.entries[id]; e != nil && e.state == InProgress {
+		ch = e.progress
+	}
+	s.mu.Unlock()
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+// Write stores plain as chunk id, ending the fetch holding t. The bytes
+// are verified first: when they do not hash to id it returns ErrCorrupt,
+// stores nothing and the fetch keeps its token (another source may be
+// tried). It returns ErrStaleToken when t is not current and an error
+// wrapping ErrFull when there is no room. A written chunk came from
+// another device, so it may be evicted.
+func (s *Store) Write(id ID, t Token, plain []byte) error {
+	return s.write(id, t, plain, "")
+}
+
+// write is Write that also records holder (when not "") in the same index
+// update.
+func (s *Store) write(id ID, t Token, plain []byte, holder string) error {
+	if err := checkPlain(id, plain); err != nil {
+		return err
+	}
+	codec, stored := s.codecs.encode(plain)
+	return s.writeStored(id, t, codec, stored, int64(len(plain)), holder)
+}
+
+// WriteStored is Write from the stored form of a chunk (as ReadStored
+// returns it), for peers that move chunks compressed. It decodes and
+// verifies the bytes before storing anything.
+func (s *Store) WriteStored(id ID, t Token, c Codec, stored []byte) error {
+	switch c {
+	case CodecNone:
+		return s.Write(id, t, stored)
+	case CodecZstd:
+	default:
+		return fmt.Errorf("write chunk %s: unknown codec %d", id.Short(), c)
+	}
+	if len(stored) > MaxChunk+MaxChunk/8 {
+		return corruptf(id, "%d stored bytes, more than a maximum chunk", len(stored))
+	}
+	plain, err := s.codecs.decode(c, stored)
+	if err != nil {
+		return corruptf(id, "decode zstd: %v", err)
+	}
+	if err := checkPlain(id, plain); err != nil {
+		return err
+	}
+	if !worthIt(len(stored), len(plain)) {
+		c, stored = CodecNone, plain
+	}
+	return s.writeStored(id, t, c, stored, int64(len(plain)), "")
+}
+
+// checkPlain verifies that plain is a chunk whose ID is id.
+func checkPlain(id ID, plain []byte) error {
+	if len(plain) > MaxChunk {
+		return corruptf(id, "%d bytes, more than the %d-byte maximum chunk", len(plain), MaxChunk)
+	}
+	if Sum(plain) != id {
+		return corruptf(id, "%d bytes hash to %s", len(plain), Sum(plain).Short())
+	}
+	return nil
+}
+
+func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, holder string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.lockID(id)
+	defer s.unlockID(id)
+	prev := s.snapshot(id)
+	if prev.state != InProgress || prev.token != t {
+		return fmt.Errorf("write chunk %s (%s): %w", id.Short(), prev.state, ErrStaleToken)
+	}
+	return s.storeChunk(id, prev, c, stored, size, func(ne *entry) {
+		ne.flags |= flagFetched
+		if holder != "" && !slices.Contains(ne.holders, holder) && len(ne.holders) < 255 {
+			ne.holders = append(ne.holders, holder)
+		}
+	})
+}
+
+// storeChunk makes room, writes the chunk file and commits the chunk as
+// complete. The caller holds lockID(id); prev is its snapshot.
+func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int64, modify func(*entry)) error {
+	n := int64(len(stored))
+	victims, err := s.reserve(id, n)
+	if err != nil {
+		return fmt.Errorf("store chunk %s: %w", id.Short(), err)
+	}
+	s.evict(victims)
+	installed := false
+	defer func() {
+		if !installed {
+			s.mu.Lock()
+			s.reserved -= n
+			s.mu.Unlock()
+		}
+	}()
+	if err := s.writeChunkFile(id, stored); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	ne := prev.clone()
+	ne.state, ne.codec, ne.size, ne.stored = Complete, c, size, n
+	ne.atime = time.Now().UnixNano()
+	ne.token, ne.progress = 0, nil
+	if modify != nil {
+		modify(ne)
+	}
+	if err := s.persist(id, ne); err != nil {
+		_ = s.removeChunkFile(id)
+		return fmt.Errorf("store: %w", err)
+	}
+	s.mu.Lock()
+	s.reserved -= n
+	installed = true
+	s.install(id, ne)
+	s.mu.Unlock()
+	return nil
+}
+
+// Read returns the plain bytes of a complete chunk, from the memory cache
+// or its file (verified). It returns ErrNotFound unless the chunk is
+// complete. The caller must not modify the result.
+func (s *Store) Read(id ID) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	codec, err := s.touchComplete(id)
+	if err != nil {
+		return nil, err
+	}
+	if data, ok := s.cache.get(id); ok {
+		return data, nil
+	}
+	stored, err := s.readFile(id)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := s.codecs.decode(codec, stored)
+	if err != nil {
+		return nil, corruptf(id, "decode %s: %v", s.chunkPath(id), err)
+	}
+	if Sum(plain) != id {
+		return nil, corruptf(id, "file %s does not hash to its name", s.chunkPath(id))
+	}
+	s.cache.add(id, plain)
+	return plain, nil
+}
+
+// ReadStored returns a complete chunk in its on-disk form, for serving
+// peers. It returns ErrNotFound unless the chunk is complete.
+func (s *Store) ReadStored(id ID) (Codec, []byte, error) {
+	if err := s.enter(); err != nil {
+		return 0, nil, err
+	}
+	defer s.leave()
+	codec, err := s.touchComplete(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	stored, err := s.readFile(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return codec, stored, nil
+}
+
+func (s *Store) touchComplete(id ID) (Codec, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil || e.state != Complete {
+		return 0, fmt.Errorf("read chunk %s: %w", id.Short(), ErrNotFound)
+	}
+	s.touch(id, e)
+	return e.codec, nil
+}
+
+// readFile reads id's chunk file. A file gone because the chunk was just
+// evicted or removed is ErrNotFound; a file gone under a complete record
+// (deleted behind our back) marks the chunk missing so it can be fetched
+// again.
+func (s *Store) readFile(id ID) ([]byte, error) {
+	b, err := os.ReadFile(s.chunkPath(id))
+	if err == nil {
+		return b, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read chunk %s: %w", id.Short(), err)
+	}
+	s.lockID(id)
+	defer s.unlockID(id)
+	ne := s.snapshot(id)
+	if ne.state == Complete {
+		if _, err := os.Stat(s.chunkPath(id)); errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("chunk file lost; marking the chunk missing", "chunk", id.Short(), "path", s.chunkPath(id))
+			ne.state, ne.codec, ne.size, ne.stored = Missing, CodecNone, 0, 0
+			if err := s.commit(id, ne); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, fmt.Errorf("read chunk %s: file gone: %w", id.Short(), ErrNotFound)
+}
+
+// Put stores plain as a local write and returns its ID. A new chunk is held
+// by this device only and is never evicted until MarkHeld names another
+// holder. Putting a complete chunk is a no-op. It returns an error wrapping
+// ErrFull (and syscall.ENOSPC) when nothing can be evicted to make room;
+// then nothing is stored.
+func (s *Store) Put(plain []byte) (ID, error) {
+	if len(plain) > MaxChunk {
+		return ID{}, fmt.Errorf("put chunk: %d bytes, more than the %d-byte maximum chunk", len(plain), MaxChunk)
+	}
+	id := Sum(plain)
+	return id, s.put(id, plain)
+}
+
+// put is Put of plain whose ID the caller computed.
+func (s *Store) put(id ID, plain []byte) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.lockID(id)
+	defer s.unlockID(id)
+	prev := s.snapshot(id)
+	if prev.state == Complete {
+		s.mu.Lock()
+		if e := s.entries[id]; e != nil {
+			s.touch(id, e)
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	c, stored := s.codecs.encode(plain)
+	return s.storeChunk(id, prev, c, stored, int64(len(plain)), func(ne *entry) {
+		ne.flags &^= flagFetched
+	})
+}
+
+// PutStream splits r into chunks, Puts each, and returns their refs, the
+// BLAKE3 of the whole content and its size. On error, chunks already put
+// stay in the store (unreferenced chunks are collected with Remove).
+func (s *Store) PutStream(r io.Reader) (refs []Ref, hash ID, size int64, err error) {
+	h := blake3.New()
+	err = Split(r, func(ref Ref, data []byte) error {
+		h.Write(data)
+		if err := s.put(ref.ID, data); err != nil {
+			return fmt.Errorf("put chunk at offset %d: %w", ref.Offset, err)
+		}
+		refs = append(refs, ref)
+		size = ref.End()
+		return nil
+	})
+	if err != nil {
+		return nil, ID{}, 0, err
+	}
+	copy(hash[:], h.Sum(nil))
+	return refs, hash, size, nil
+}
+
+// Remove forgets id: its bytes, state, pins and holders. Removing an
+// unknown chunk is a no-op; a fetch in progress gets ErrStaleToken.
+func (s *Store) Remove(id ID) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.lockID(id)
+	defer s.unlockID(id)
+	prev := s.snapshot(id)
+	if prev.state == Missing && prev.empty() {
+		return nil
+	}
+	if err := s.persist(id, nil); err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
+	s.mu.Lock()
+	s.install(id, nil)
+	s.mu.Unlock()
+	s.cache.remove(id)
+	if prev.state == Complete {
+		if err := s.removeChunkFile(id); err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+	}
+	return nil
+}
+
+// Usage reports how full the store is.
+func (s *Store) Usage() Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Usage{Used: s.used, Capacity: s.capacity, Chunks: s.nChunks, Pinned: s.nPinned, LocalOnly: s.nLocal}
+}

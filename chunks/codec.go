@@ -1,0 +1,68 @@
+package chunks
+
+import (
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+func (c Codec) String() string {
+	switch c {
+	case CodecNone:
+		return "none"
+	case CodecZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+// codecs holds one zstd encoder and decoder shared by all goroutines
+// (EncodeAll and DecodeAll are safe for concurrent use).
+type codecs struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+func newCodecs() (*codecs, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxChunk), zstd.WithDecoderConcurrency(0))
+	if err != nil {
+		enc.Close()
+		return nil, err
+	}
+	return &codecs{enc: enc, dec: dec}, nil
+}
+
+func (c *codecs) close() {
+	c.enc.Close()
+	c.dec.Close()
+}
+
+// encode returns the stored form of plain: zstd when that saves at least
+// 10 %, plain otherwise.
+func (c *codecs) encode(plain []byte) (Codec, []byte) {
+	if len(plain) < 64 {
+		return CodecNone, plain
+	}
+	z := c.enc.EncodeAll(plain, make([]byte, 0, len(plain)))
+	if worthIt(len(z), len(plain)) {
+		return CodecZstd, z
+	}
+	return CodecNone, plain
+}
+
+func worthIt(stored, plain int) bool { return int64(stored)*10 <= int64(plain)*9 }
+
+// decode returns the plain bytes of a stored form.
+func (c *codecs) decode(codec Codec, stored []byte) ([]byte, error) {
+	switch codec {
+	case CodecNone:
+		return stored, nil
+	case CodecZstd:
+		return c.dec.DecodeAll(stored, nil)
+	}
+	return nil, fmt.Errorf("unknown codec %d", codec)
+}

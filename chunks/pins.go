@@ -1,0 +1,90 @@
+package chunks
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// MarkHeld records that device holds id, which makes a complete chunk
+// evictable (unless pinned). Holders are tracked only for chunks the store
+// knows (complete, in progress or pinned); for others it is a no-op.
+func (s *Store) MarkHeld(id ID, device string) error {
+	if device == "" || len(device) > maxDeviceLen {
+		return fmt.Errorf("mark chunk %s held: device name must be 1 to %d bytes, got %d", id.Short(), maxDeviceLen, len(device))
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.lockID(id)
+	defer s.unlockID(id)
+	ne := s.snapshot(id)
+	if ne.empty() || slices.Contains(ne.holders, device) {
+		return nil
+	}
+	if len(ne.holders) >= 255 {
+		return nil // plenty of copies elsewhere; the record keeps its size
+	}
+	ne.holders = append(ne.holders, device)
+	if err := s.commit(id, ne); err != nil {
+		return fmt.Errorf("mark held: %w", err)
+	}
+	return nil
+}
+
+// Holders returns the other devices known to hold id.
+func (s *Store) Holders(id ID) ([]string, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[id]; e != nil {
+		return slices.Clone(e.holders), nil
+	}
+	return nil, nil
+}
+
+// Pin adds a pin to id; a pinned chunk is never evicted. Pins are counted
+// and may be set before the chunk is stored.
+func (s *Store) Pin(id ID) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.lockID(id)
+	defer s.unlockID(id)
+	ne := s.snapshot(id)
+	if ne.pins == ^uint32(0) {
+		return fmt.Errorf("pin chunk %s: too many pins", id.Short())
+	}
+	ne.pins++
+	if err := s.commit(id, ne); err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	return nil
+}
+
+// errNotPinned is returned by Unpin for a chunk without pins.
+var errNotPinned = errors.New("not pinned")
+
+// Unpin removes one pin from id.
+func (s *Store) Unpin(id ID) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	s.lockID(id)
+	defer s.unlockID(id)
+	ne := s.snapshot(id)
+	if ne.pins == 0 {
+		return fmt.Errorf("unpin chunk %s: %w", id.Short(), errNotPinned)
+	}
+	ne.pins--
+	if err := s.commit(id, ne); err != nil {
+		return fmt.Errorf("unpin: %w", err)
+	}
+	return nil
+}
