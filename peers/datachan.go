@@ -1,0 +1,385 @@
+package peers
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/identity"
+)
+
+// alpn names the data channel protocol in the TLS handshake.
+const alpn = "latus/0"
+
+const (
+	handshakeTimeout = 10 * time.Second
+	serveParallel    = 8 // chunk reads in flight per incoming connection
+)
+
+// dataServer is the TLS listener of the data channel and its connections.
+type dataServer struct {
+	ln net.Listener
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func (s *Swarm) listenData() error {
+	addr := s.opts.Config.DataAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for the data channel on %s: %w", addr, err)
+	}
+	s.data = &dataServer{ln: ln, conns: map[net.Conn]struct{}{}}
+	s.dataAddr = ln.Addr().String()
+	return nil
+}
+
+func (d *dataServer) track(c net.Conn) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.conns[c] = struct{}{}
+	return true
+}
+
+func (d *dataServer) untrack(c net.Conn) {
+	d.mu.Lock()
+	delete(d.conns, c)
+	d.mu.Unlock()
+}
+
+func (d *dataServer) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.closed = true
+	d.ln.Close()
+	for c := range d.conns {
+		c.Close()
+	}
+}
+
+// serverTLS requires a client certificate whose fingerprint an online
+// allowed device announced; any other certificate is refused.
+func (s *Swarm) serverTLS() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{s.id.Cert},
+		ClientAuth:   tls.RequireAnyClientCert,
+		MinVersion:   tls.VersionTLS13,
+		NextProtos:   []string{alpn},
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return fmt.Errorf("no client certificate: %w", ErrFingerprint)
+			}
+			fp := identity.FingerprintOf(raw[0])
+			// The device's presence may still be on its way: wait a little.
+			deadline := time.Now().Add(s.tune.trustWait)
+			for !s.trusted(fp) {
+				if time.Now().After(deadline) || s.ctx.Err() != nil {
+					s.log.Warn("data: refused a certificate no online peer announced", "fingerprint", fp[:16])
+					return fmt.Errorf("client certificate %s: %w", fp[:16], ErrFingerprint)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			return nil
+		},
+	}
+}
+
+// clientTLS pins the server's certificate to the fingerprint p announced.
+func (s *Swarm) clientTLS(fingerprint string) *tls.Config {
+	return &tls.Config{
+		Certificates:       []tls.Certificate{s.id.Cert},
+		InsecureSkipVerify: true, // no CA: the fingerprint check below is the verification
+		MinVersion:         tls.VersionTLS13,
+		NextProtos:         []string{alpn},
+		ServerName:         "latus",
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return fmt.Errorf("no server certificate: %w", ErrFingerprint)
+			}
+			if got := identity.FingerprintOf(raw[0]); got != fingerprint {
+				return fmt.Errorf("server certificate %s, announced %s: %w", got[:16], fingerprint[:16], ErrFingerprint)
+			}
+			return nil
+		},
+	}
+}
+
+// serveData accepts data-channel connections until Close.
+func (s *Swarm) serveData() {
+	defer s.wg.Done()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	cfg := s.serverTLS()
+	for {
+		c, err := s.data.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Warn("data: accept", "err", err)
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		if !s.data.track(c) {
+			c.Close()
+			return
+		}
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			defer s.data.untrack(c)
+			defer c.Close()
+			s.serveDataConn(tls.Server(c, cfg))
+		}()
+	}
+}
+
+func (s *Swarm) serveDataConn(c *tls.Conn) {
+	hctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
+	err := c.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		s.log.Debug("data: handshake", "remote", c.RemoteAddr(), "err", err)
+		return
+	}
+	if tc, ok := c.NetConn().(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	var wmu sync.Mutex // guards bw: responses are written whole, one at a time
+	bw := bufio.NewWriterSize(c, 64<<10)
+	sem := make(chan struct{}, serveParallel)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	br := bufio.NewReaderSize(c, 4096)
+	for {
+		req, err := readRequest(br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
+				s.log.Debug("data: read request", "remote", c.RemoteAddr(), "err", err)
+			}
+			return
+		}
+		sem <- struct{}{}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			defer func() { <-sem }()
+			h := respHeader{id: req.id}
+			codec, stored, err := s.readStored(req.chunk)
+			switch {
+			case errors.Is(err, chunks.ErrNotFound):
+				h.status = statusNotFound
+			case err != nil:
+				s.log.Warn("data: read chunk", "chunk", req.chunk.Short(), "err", err)
+				h.status = statusError
+			default:
+				h.codec, h.length = codec, uint32(len(stored))
+			}
+			wmu.Lock()
+			defer wmu.Unlock()
+			var hb [respHeaderLen]byte
+			bw.Write(appendRespHeader(hb[:0], h))
+			if h.status == statusOK {
+				bw.Write(stored)
+			}
+			if err := bw.Flush(); err != nil {
+				c.Close() // the read loop sees it and ends
+			}
+		}()
+	}
+}
+
+// dataConn is this device's connection to one peer's data channel: many
+// requests in flight, answered in any order.
+type dataConn struct {
+	c    *tls.Conn
+	done chan struct{}
+
+	wmu sync.Mutex // guards bw
+	bw  *bufio.Writer
+
+	mu      sync.Mutex // guards pending, next, err
+	pending map[uint32]chan dataResult
+	next    uint32
+	err     error
+}
+
+type dataResult struct {
+	codec  chunks.Codec
+	stored []byte
+	err    error
+}
+
+// errNoDirect means the data channel cannot be used now: go in-band.
+var errNoDirect = errors.New("no data channel")
+
+// dataConnFor returns p's data connection, dialing it if needed.
+func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
+	p.mu.Lock()
+	if dc := p.dc; dc != nil && dc.alive() {
+		p.mu.Unlock()
+		return dc, nil
+	}
+	if s.tune.noDataChannel || p.addr == "" || time.Now().Before(p.dialAfter) {
+		p.mu.Unlock()
+		return nil, errNoDirect
+	}
+	p.mu.Unlock()
+
+	p.dialMu.Lock()
+	defer p.dialMu.Unlock()
+	p.mu.Lock()
+	if dc := p.dc; dc != nil && dc.alive() {
+		p.mu.Unlock()
+		return dc, nil
+	}
+	p.mu.Unlock()
+	c, err := s.dialData(ctx, p)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.dialAfter = time.Now().Add(s.tune.dialRetry)
+		s.log.Warn("data: cannot reach peer's data channel; using in-band transfer", "peer", p.device, "addr", p.addr, "err", err)
+		return nil, fmt.Errorf("%w: %w", errNoDirect, err)
+	}
+	dc := &dataConn{c: c, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 4096), pending: map[uint32]chan dataResult{}}
+	// The read loop is owned by the swarm; adding to its WaitGroup is only
+	// safe while it is open and the peer is still online.
+	s.mu.Lock()
+	ok := !s.closed && p.ctx.Err() == nil
+	if ok {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if !ok {
+		c.Close()
+		return nil, ErrOffline
+	}
+	go func() {
+		defer s.wg.Done()
+		dc.readLoop()
+	}()
+	p.dc = dc
+	return dc, nil
+}
+
+func (s *Swarm) dialData(ctx context.Context, p *peer) (*tls.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	d := tls.Dialer{Config: s.clientTLS(p.fingerprint)}
+	c, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := c.(*tls.Conn)
+	if nc, ok := tc.NetConn().(*net.TCPConn); ok {
+		nc.SetNoDelay(true)
+	}
+	return tc, nil
+}
+
+func (dc *dataConn) alive() bool {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	return dc.err == nil
+}
+
+func (dc *dataConn) close() { dc.fail(net.ErrClosed) }
+
+// fail ends the connection and every request waiting on it.
+func (dc *dataConn) fail(err error) {
+	dc.mu.Lock()
+	if dc.err == nil {
+		dc.err = err
+	}
+	pending := dc.pending
+	dc.pending = map[uint32]chan dataResult{}
+	dc.mu.Unlock()
+	dc.c.Close()
+	for _, ch := range pending {
+		ch <- dataResult{err: fmt.Errorf("data channel: %w", err)}
+	}
+}
+
+func (dc *dataConn) readLoop() {
+	br := bufio.NewReaderSize(dc.c, 64<<10)
+	var hb [respHeaderLen]byte
+	for {
+		if _, err := io.ReadFull(br, hb[:]); err != nil {
+			dc.fail(err)
+			return
+		}
+		h, err := parseRespHeader(hb[:])
+		if err != nil {
+			dc.fail(err)
+			return
+		}
+		var body []byte
+		if h.length > 0 {
+			body = make([]byte, h.length)
+			if _, err := io.ReadFull(br, body); err != nil {
+				dc.fail(err)
+				return
+			}
+		}
+		dc.mu.Lock()
+		ch := dc.pending[h.id]
+		delete(dc.pending, h.id)
+		dc.mu.Unlock()
+		if ch != nil { // nil: its requester gave up
+			ch <- dataResult{codec: h.codec, stored: body, err: h.status.err()}
+		}
+	}
+}
+
+// get asks for chunk id's stored form.
+func (dc *dataConn) get(ctx context.Context, id chunks.ID) (chunks.Codec, []byte, error) {
+	ch := make(chan dataResult, 1)
+	dc.mu.Lock()
+	if dc.err != nil {
+		err := dc.err
+		dc.mu.Unlock()
+		return 0, nil, fmt.Errorf("data channel: %w", err)
+	}
+	dc.next++
+	rid := dc.next
+	dc.pending[rid] = ch
+	dc.mu.Unlock()
+
+	var b [requestSize]byte
+	dc.wmu.Lock()
+	dc.bw.Write(appendRequest(b[:0], request{id: rid, chunk: id}))
+	err := dc.bw.Flush()
+	dc.wmu.Unlock()
+	if err != nil {
+		dc.fail(err)
+	}
+	select {
+	case r := <-ch:
+		return r.codec, r.stored, r.err
+	case <-ctx.Done():
+		dc.mu.Lock()
+		delete(dc.pending, rid)
+		dc.mu.Unlock()
+		return 0, nil, ctx.Err()
+	}
+}

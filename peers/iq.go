@@ -1,0 +1,175 @@
+package peers
+
+import (
+	"encoding/xml"
+	"errors"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/uberan/latus/chunks"
+)
+
+const nsPing = "urn:xmpp:ping"
+
+// handle is the session's stanza handler. It runs on the session's read
+// loop: it answers IQs itself and hands longer work to peer goroutines; it
+// never sends an IQ of its own (the answer could only arrive through this
+// very loop).
+func (s *Swarm) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	switch start.Name.Local {
+	case "presence":
+		return s.onPresence(t, start)
+	case "iq":
+		return s.onIQ(t, start)
+	}
+	return nil
+}
+
+func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	iq, err := stanza.NewIQ(*start)
+	if err != nil || (iq.Type != stanza.GetIQ && iq.Type != stanza.SetIQ) {
+		return nil
+	}
+	d := xml.NewTokenDecoder(t)
+	var payload xml.StartElement
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil // no payload: the session answers service-unavailable
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			payload = se
+			break
+		}
+	}
+	if payload.Name.Space == nsPing && payload.Name.Local == "ping" {
+		// XEP-0199: anyone may ping us, the server included.
+		return reply0(t, iq.Result(nil))
+	}
+	if payload.Name.Space != NS {
+		return nil
+	}
+	if iq.From.Equal(jid.JID{}) || !s.allowed(iq.From) {
+		// Not a peer: no answer beyond the session's service-unavailable.
+		s.log.Warn("xmpp: latus IQ from a JID that is not an allowed peer dropped", "from", iq.From, "payload", payload.Name.Local)
+		return nil
+	}
+	var reply xml.TokenReader
+	switch payload.Name.Local {
+	case "index":
+		reply, err = s.answerIndex(d, &payload)
+	case "notify":
+		reply, err = s.answerNotify(d, &payload, iq.From)
+	case "have":
+		reply, err = s.answerHave(d, &payload, iq.From)
+	case "dial":
+		reply, err = s.answerDial(d, &payload)
+	case "chunk":
+		reply, err = s.answerChunk(d, &payload)
+	default:
+		err = stanza.Error{Type: stanza.Cancel, Condition: stanza.FeatureNotImplemented}
+	}
+	if err != nil {
+		var se stanza.Error
+		if !errors.As(err, &se) {
+			s.log.Warn("xmpp: bad latus IQ", "from", iq.From, "payload", payload.Name.Local, "err", err)
+			se = stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest}
+		}
+		return reply0(t, iq.Error(se))
+	}
+	return reply0(t, iq.Result(reply))
+}
+
+func (s *Swarm) answerIndex(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {
+	var q indexQuery
+	if err := d.DecodeElement(&q, start); err != nil {
+		return nil, err
+	}
+	body, next, more, err := s.indexPage(q.Since)
+	if err != nil {
+		s.log.Warn("sync: serving index", "err", err)
+		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
+	}
+	return indexPage{Next: next, More: more}.tokens(body), nil
+}
+
+func (s *Swarm) answerNotify(d *xml.Decoder, start *xml.StartElement, from jid.JID) (xml.TokenReader, error) {
+	var q notifyQuery
+	if err := d.DecodeElement(&q, start); err != nil {
+		return nil, err
+	}
+	if p := s.peerByJID(from); p != nil {
+		p.poke(p.pullCh)
+	}
+	return nil, nil
+}
+
+func (s *Swarm) answerHave(d *xml.Decoder, start *xml.StartElement, from jid.JID) (xml.TokenReader, error) {
+	var q haveQuery
+	if err := d.DecodeElement(&q, start); err != nil {
+		return nil, err
+	}
+	ids, err := q.ids()
+	if err != nil {
+		return nil, err
+	}
+	p := s.peerByJID(from)
+	if p == nil {
+		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.UnexpectedRequest}
+	}
+	for _, id := range ids {
+		if err := s.opts.Store.MarkHeld(id, p.device); err != nil && !errors.Is(err, chunks.ErrNotFound) {
+			s.log.Debug("have: mark held", "chunk", id.Short(), "peer", p.device, "err", err)
+		}
+	}
+	return nil, nil
+}
+
+func (s *Swarm) answerDial(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {
+	var q dialPayload
+	if err := d.DecodeElement(&q, start); err != nil {
+		return nil, err
+	}
+	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NS, Local: "dial"}, Attr: []xml.Attr{attr("addr", s.dataAddr)}}), nil
+}
+
+func (s *Swarm) answerChunk(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {
+	var q chunkQuery
+	if err := d.DecodeElement(&q, start); err != nil {
+		return nil, err
+	}
+	id, err := q.parse()
+	if err != nil {
+		return nil, err
+	}
+	codec, stored, err := s.readStored(id)
+	if errors.Is(err, chunks.ErrNotFound) {
+		return nil, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound}
+	}
+	if err != nil {
+		s.log.Warn("inband: read chunk", "chunk", id.Short(), "err", err)
+		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
+	}
+	if q.Offset > int64(len(stored)) {
+		return nil, stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest}
+	}
+	piece := stored[q.Offset:min(int64(len(stored)), q.Offset+PieceSize)]
+	return chunkPiece{ID: q.ID, Offset: q.Offset, Total: int64(len(stored)), Codec: uint8(codec)}.tokens(piece), nil
+}
+
+// readStored is Store.ReadStored, corrupted on purpose by the test hook.
+func (s *Swarm) readStored(id chunks.ID) (chunks.Codec, []byte, error) {
+	c, b, err := s.opts.Store.ReadStored(id)
+	if err == nil && s.tune.corruptServe && len(b) > 0 {
+		b = append([]byte(nil), b...)
+		b[len(b)/2] ^= 0xff
+	}
+	return c, b, err
+}
+
+func reply0(t xmlstream.TokenReadEncoder, r xml.TokenReader) error {
+	_, err := xmlstream.Copy(t, r)
+	return err
+}

@@ -1,0 +1,231 @@
+package peers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/uberan/latus/chunks"
+)
+
+// deviceSource is a chunks.Source backed by one online device: the data
+// channel when it can be reached, in-band chunk IQs otherwise.
+type deviceSource struct {
+	s *Swarm
+	p *peer
+}
+
+func (d *deviceSource) Name() string { return d.p.device }
+
+// Fetch returns chunk id's plain bytes, verified against id: a device that
+// serves anything else gets chunks.ErrCorrupt, so the fetcher goes
+// elsewhere.
+func (d *deviceSource) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) {
+	s, p := d.s, d.p
+	if p.ctx.Err() != nil {
+		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, ErrOffline)
+	}
+	codec, stored, err := s.fetchDirect(ctx, p, id)
+	if errors.Is(err, errNoDirect) {
+		codec, stored, err = s.fetchInBand(ctx, p, id)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+			p.failed.Add(1)
+		}
+		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
+	}
+	plain, err := s.plain(id, codec, stored)
+	if err != nil {
+		p.failed.Add(1)
+		s.log.Warn("fetch: peer served bad bytes", "peer", p.device, "chunk", id.Short(), "err", err)
+		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
+	}
+	p.served.Add(1)
+	s.haves.add(id)
+	return plain, nil
+}
+
+func (s *Swarm) fetchDirect(ctx context.Context, p *peer, id chunks.ID) (chunks.Codec, []byte, error) {
+	dc, err := s.dataConnFor(ctx, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	codec, stored, err := dc.get(ctx, id)
+	if err != nil && !dc.alive() && ctx.Err() == nil {
+		// The connection broke under this request: try in-band instead.
+		return 0, nil, fmt.Errorf("%w: %w", errNoDirect, err)
+	}
+	return codec, stored, err
+}
+
+// inBandParallel is how many chunk IQs of one chunk are in flight.
+const inBandParallel = 4
+
+// fetchInBand assembles the chunk's stored form from ≤ PieceSize pieces
+// carried by chunk IQs through the XMPP server.
+func (s *Swarm) fetchInBand(ctx context.Context, p *peer, id chunks.ID) (chunks.Codec, []byte, error) {
+	first, data, err := s.chunkPiece(ctx, p, id, 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	buf := make([]byte, first.Total)
+	copy(buf, data)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		ferr  error
+		sem   = make(chan struct{}, inBandParallel)
+		pctx  context.Context
+		abort context.CancelFunc
+	)
+	pctx, abort = context.WithCancel(ctx)
+	defer abort()
+	for off := int64(len(data)); off < first.Total; off += PieceSize {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(off int64) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			piece, b, err := s.chunkPiece(pctx, p, id, off)
+			if err == nil && (piece.Total != first.Total || piece.Codec != first.Codec || (int64(len(b)) != min(PieceSize, first.Total-off))) {
+				err = fmt.Errorf("in-band piece at %d disagrees with the first: %w", off, ErrProtocol)
+			}
+			if err != nil {
+				mu.Lock()
+				if ferr == nil {
+					ferr = err
+				}
+				mu.Unlock()
+				abort()
+				return
+			}
+			copy(buf[off:], b)
+		}(off)
+		if pctx.Err() != nil {
+			break
+		}
+	}
+	wg.Wait()
+	if ferr != nil {
+		return 0, nil, ferr
+	}
+	if int64(len(data)) != min(PieceSize, first.Total) {
+		return 0, nil, fmt.Errorf("in-band first piece of %d bytes: %w", len(data), ErrProtocol)
+	}
+	return chunks.Codec(first.Codec), buf, nil
+}
+
+func (s *Swarm) chunkPiece(ctx context.Context, p *peer, id chunks.ID, off int64) (chunkPiece, []byte, error) {
+	var piece chunkPiece
+	q := element("chunk", []xmlAttr{attr("id", id.String()), attr("offset", fmt.Sprint(off))}, nil)
+	if err := s.sendIQ(ctx, p.jid, stanza.GetIQ, q, &piece); err != nil {
+		var se stanza.Error
+		if errors.As(err, &se) && se.Condition == stanza.ItemNotFound {
+			return piece, nil, ErrNotFound
+		}
+		return piece, nil, fmt.Errorf("in-band piece at %d: %w", off, err)
+	}
+	b, err := piece.decode(id, off)
+	return piece, b, err
+}
+
+// plain decodes a chunk's stored form and checks it hashes to id.
+func (s *Swarm) plain(id chunks.ID, codec chunks.Codec, stored []byte) ([]byte, error) {
+	plain := stored
+	switch codec {
+	case chunks.CodecNone:
+	case chunks.CodecZstd:
+		var err error
+		plain, err = s.zstd.DecodeAll(stored, nil)
+		if err != nil {
+			return nil, fmt.Errorf("chunk %s: zstd: %v: %w", id.Short(), err, chunks.ErrCorrupt)
+		}
+	default:
+		return nil, fmt.Errorf("chunk %s: codec %d: %w", id.Short(), codec, chunks.ErrCorrupt)
+	}
+	if chunks.Sum(plain) != id {
+		return nil, fmt.Errorf("chunk %s: bytes do not hash to it: %w", id.Short(), chunks.ErrCorrupt)
+	}
+	return plain, nil
+}
+
+func newZstdDecoder() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(2*maxStored))
+}
+
+// haveQueue holds chunks fetched from peers until the store has them
+// complete; then peers are told (have), so they may evict their copies.
+type haveQueue struct {
+	mu      sync.Mutex // guards pending
+	pending map[chunks.ID]int // id → ticks waited
+}
+
+const haveMaxTicks = 40
+
+func (h *haveQueue) init() { h.pending = map[chunks.ID]int{} }
+
+func (h *haveQueue) add(id chunks.ID) {
+	h.mu.Lock()
+	h.pending[id] = 0
+	h.mu.Unlock()
+}
+
+// ready returns the queued chunks the store now has complete, and forgets
+// ones that never became complete.
+func (h *haveQueue) ready(st *chunks.Store) []chunks.ID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []chunks.ID
+	for id, n := range h.pending {
+		state, err := st.Status(id)
+		switch {
+		case err == nil && state == chunks.Complete:
+			out = append(out, id)
+			delete(h.pending, id)
+		case n >= haveMaxTicks:
+			delete(h.pending, id)
+		default:
+			h.pending[id] = n + 1
+		}
+	}
+	return out
+}
+
+// sendHaves batches have IQs to online devices.
+func (s *Swarm) sendHaves() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.tune.haveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids := s.haves.ready(s.opts.Store)
+		if len(ids) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		var ps []*peer
+		for _, p := range s.peers {
+			ps = append(ps, p)
+		}
+		s.mu.Unlock()
+		for _, p := range ps {
+			for i := 0; i < len(ids); i += maxHave {
+				batch := ids[i:min(len(ids), i+maxHave)]
+				if err := s.sendIQ(p.ctx, p.jid, stanza.SetIQ, haveTokens(batch), nil); err != nil {
+					s.log.Debug("have: send", "peer", p.device, "err", err)
+					break
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,299 @@
+package peers
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"strconv"
+
+	"mellium.im/xmlstream"
+
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/identity"
+	"github.com/uberan/latus/meta"
+)
+
+// NS is the XML namespace of every Latus payload, in presence and in IQs.
+const NS = "urn:latus:0"
+
+// Wire limits. Prosody refuses stanzas over c2s_stanza_size_limit (256 KiB
+// by default), so every payload stays well under it after base64.
+const (
+	// PieceSize is the largest slice of a chunk's stored bytes one in-band
+	// chunk IQ carries (≤ 171 KiB once base64-encoded).
+	PieceSize = 128 << 10
+	// indexBudget bounds the encoded versions of one index page.
+	indexBudget = 128 << 10
+	// maxIndexPage bounds the versions one index page may carry.
+	maxIndexPage = 4096
+	// maxHave bounds the chunk ids of one have IQ.
+	maxHave = 512
+	// maxStored bounds a chunk's stored form as accepted from a peer.
+	maxStored = chunks.MaxChunk + 1<<20
+	maxAddrLen = 256
+)
+
+// presencePayload is <latus xmlns='urn:latus:0' device=… fingerprint=… seq=… addr=…/>.
+type presencePayload struct {
+	XMLName     xml.Name `xml:"urn:latus:0 latus"`
+	Device      string   `xml:"device,attr"`
+	Fingerprint string   `xml:"fingerprint,attr"`
+	Seq         uint64   `xml:"seq,attr"`
+	Addr        string   `xml:"addr,attr,omitempty"`
+}
+
+func (p presencePayload) validate() error {
+	if len(p.Fingerprint) != 64 || !isLowerHex(p.Fingerprint) {
+		return fmt.Errorf("presence: fingerprint %.80q: %w", p.Fingerprint, ErrProtocol)
+	}
+	if p.Device != p.Fingerprint[:identity.DeviceLen] {
+		return fmt.Errorf("presence: device %.40q does not match its fingerprint: %w", p.Device, ErrProtocol)
+	}
+	if p.Addr != "" {
+		if err := validAddr(p.Addr); err != nil {
+			return fmt.Errorf("presence: %w", err)
+		}
+	}
+	return nil
+}
+
+func (p presencePayload) tokens() xml.TokenReader {
+	attrs := []xml.Attr{
+		attr("device", p.Device), attr("fingerprint", p.Fingerprint),
+		attr("seq", strconv.FormatUint(p.Seq, 10)),
+	}
+	if p.Addr != "" {
+		attrs = append(attrs, attr("addr", p.Addr))
+	}
+	return element("latus", attrs, nil)
+}
+
+func validAddr(a string) error {
+	if len(a) > maxAddrLen {
+		return fmt.Errorf("address too long: %w", ErrProtocol)
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || host == "" {
+		return fmt.Errorf("address %.80q: %w", a, ErrProtocol)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("address %.80q: bad port: %w", a, ErrProtocol)
+	}
+	return nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// indexQuery asks for a device's index after position Since.
+type indexQuery struct {
+	XMLName xml.Name `xml:"urn:latus:0 index"`
+	Since   uint64   `xml:"since,attr"`
+}
+
+// indexPage answers an indexQuery: the versions, each length-prefixed
+// (uvarint) in meta's binary form, concatenated and base64-encoded.
+type indexPage struct {
+	XMLName xml.Name `xml:"urn:latus:0 index"`
+	Next    uint64   `xml:"next,attr"`
+	More    bool     `xml:"more,attr"`
+	Data    string   `xml:",chardata"`
+}
+
+// encodeVersions is the body of an index page.
+func encodeVersions(vs []meta.FileVersion) ([]byte, error) {
+	var b []byte
+	for _, v := range vs {
+		enc, err := v.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		b = binary.AppendUvarint(b, uint64(len(enc)))
+		b = append(b, enc...)
+	}
+	return b, nil
+}
+
+// decode checks the page and returns its versions. It allocates at most
+// about the size of its input.
+func (p indexPage) decode(since uint64) ([]meta.FileVersion, error) {
+	if len(p.Data) > 2*indexBudget+maxStored/4 {
+		return nil, fmt.Errorf("index page of %d bytes: %w", len(p.Data), ErrProtocol)
+	}
+	raw, err := base64.StdEncoding.DecodeString(p.Data)
+	if err != nil {
+		return nil, fmt.Errorf("index page: %v: %w", err, ErrProtocol)
+	}
+	var vs []meta.FileVersion
+	for len(raw) > 0 {
+		if len(vs) >= maxIndexPage {
+			return nil, fmt.Errorf("index page over %d versions: %w", maxIndexPage, ErrProtocol)
+		}
+		n, k := binary.Uvarint(raw)
+		if k <= 0 || n > uint64(len(raw)-k) {
+			return nil, fmt.Errorf("index page: bad length: %w", ErrProtocol)
+		}
+		var v meta.FileVersion
+		if err := v.UnmarshalBinary(raw[k : k+int(n)]); err != nil {
+			return nil, fmt.Errorf("index page: version %d: %v: %w", len(vs), err, ErrProtocol)
+		}
+		vs = append(vs, v)
+		raw = raw[k+int(n):]
+	}
+	if len(vs) > 0 && p.Next <= since {
+		return nil, fmt.Errorf("index page: next %d not after %d: %w", p.Next, since, ErrProtocol)
+	}
+	if len(vs) == 0 && p.More {
+		return nil, fmt.Errorf("index page: empty page claims more: %w", ErrProtocol)
+	}
+	return vs, nil
+}
+
+func (p indexPage) tokens(body []byte) xml.TokenReader {
+	return element("index", []xml.Attr{
+		attr("next", strconv.FormatUint(p.Next, 10)), attr("more", strconv.FormatBool(p.More)),
+	}, []byte(base64.StdEncoding.EncodeToString(body)))
+}
+
+// notifyQuery tells a device that this one's index reached Seq.
+type notifyQuery struct {
+	XMLName xml.Name `xml:"urn:latus:0 notify"`
+	Seq     uint64   `xml:"seq,attr"`
+}
+
+// haveQuery tells a device that this one now holds chunks.
+type haveQuery struct {
+	XMLName xml.Name  `xml:"urn:latus:0 have"`
+	Chunks  []haveRef `xml:"c"`
+}
+
+type haveRef struct {
+	ID string `xml:"id,attr"`
+}
+
+func (h haveQuery) ids() ([]chunks.ID, error) {
+	if len(h.Chunks) > maxHave {
+		return nil, fmt.Errorf("have: %d ids: %w", len(h.Chunks), ErrProtocol)
+	}
+	ids := make([]chunks.ID, 0, len(h.Chunks))
+	for _, c := range h.Chunks {
+		id, err := chunks.ParseID(c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("have: %v: %w", err, ErrProtocol)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func haveTokens(ids []chunks.ID) xml.TokenReader {
+	var inner []xml.TokenReader
+	for _, id := range ids {
+		inner = append(inner, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "c"}, Attr: []xml.Attr{attr("id", id.String())}}))
+	}
+	return xmlstream.Wrap(xmlstream.MultiReader(inner...), xml.StartElement{Name: xml.Name{Space: NS, Local: "have"}})
+}
+
+// dialPayload asks for (empty Addr) or gives the data channel's address.
+type dialPayload struct {
+	XMLName xml.Name `xml:"urn:latus:0 dial"`
+	Addr    string   `xml:"addr,attr,omitempty"`
+}
+
+// chunkQuery asks for the piece of a chunk's stored form at Offset.
+type chunkQuery struct {
+	XMLName xml.Name `xml:"urn:latus:0 chunk"`
+	ID      string   `xml:"id,attr"`
+	Offset  int64    `xml:"offset,attr"`
+}
+
+func (q chunkQuery) parse() (chunks.ID, error) {
+	id, err := chunks.ParseID(q.ID)
+	if err != nil {
+		return id, fmt.Errorf("chunk query: %v: %w", err, ErrProtocol)
+	}
+	if q.Offset < 0 || q.Offset > maxStored {
+		return id, fmt.Errorf("chunk query: offset %d: %w", q.Offset, ErrProtocol)
+	}
+	return id, nil
+}
+
+// chunkPiece answers a chunkQuery: Total stored bytes in Codec, and the
+// piece at Offset, base64-encoded.
+type chunkPiece struct {
+	XMLName xml.Name `xml:"urn:latus:0 chunk"`
+	ID      string   `xml:"id,attr"`
+	Offset  int64    `xml:"offset,attr"`
+	Total   int64    `xml:"total,attr"`
+	Codec   uint8    `xml:"codec,attr"`
+	Data    string   `xml:",chardata"`
+}
+
+// decode checks the piece against the query it answers.
+func (p chunkPiece) decode(id chunks.ID, offset int64) ([]byte, error) {
+	if p.ID != id.String() || p.Offset != offset {
+		return nil, fmt.Errorf("chunk piece for %.70s@%d, asked %s@%d: %w", p.ID, p.Offset, id.Short(), offset, ErrProtocol)
+	}
+	if p.Total < 0 || p.Total > maxStored || p.Offset > p.Total {
+		return nil, fmt.Errorf("chunk piece: total %d: %w", p.Total, ErrProtocol)
+	}
+	if !knownCodec(chunks.Codec(p.Codec)) {
+		return nil, fmt.Errorf("chunk piece: codec %d: %w", p.Codec, ErrProtocol)
+	}
+	if base64.StdEncoding.DecodedLen(len(p.Data)) > PieceSize+3 {
+		return nil, fmt.Errorf("chunk piece: %d base64 bytes: %w", len(p.Data), ErrProtocol)
+	}
+	b, err := base64.StdEncoding.DecodeString(p.Data)
+	if err != nil {
+		return nil, fmt.Errorf("chunk piece: %v: %w", err, ErrProtocol)
+	}
+	if len(b) > PieceSize || int64(len(b)) > p.Total-p.Offset || (len(b) == 0 && p.Offset < p.Total) {
+		return nil, fmt.Errorf("chunk piece: %d bytes at %d of %d: %w", len(b), p.Offset, p.Total, ErrProtocol)
+	}
+	return b, nil
+}
+
+func (p chunkPiece) tokens(data []byte) xml.TokenReader {
+	return element("chunk", []xml.Attr{
+		attr("id", p.ID), attr("offset", strconv.FormatInt(p.Offset, 10)),
+		attr("total", strconv.FormatInt(p.Total, 10)), attr("codec", strconv.Itoa(int(p.Codec))),
+	}, []byte(base64.StdEncoding.EncodeToString(data)))
+}
+
+func knownCodec(c chunks.Codec) bool { return c == chunks.CodecNone || c == chunks.CodecZstd }
+
+type xmlAttr = xml.Attr
+
+func attr(name, value string) xml.Attr { return xml.Attr{Name: xml.Name{Local: name}, Value: value} }
+
+// element is <name xmlns='urn:latus:0' attrs…>text</name>.
+func element(name string, attrs []xml.Attr, text []byte) xml.TokenReader {
+	var inner xml.TokenReader
+	if len(text) > 0 {
+		inner = xmlstream.Token(xml.CharData(text))
+	}
+	return xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: NS, Local: name}, Attr: attrs})
+}
+
+// unmarshalPayload decodes one payload element from raw XML, as the fuzz
+// tests feed it; the session path decodes from the stream the same way.
+func unmarshalPayload(data []byte, v any) error {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrProtocol)
+	}
+	return nil
+}
+
+func hexID(s string) bool { _, err := hex.DecodeString(s); return err == nil && len(s) == 64 }

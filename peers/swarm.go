@@ -1,0 +1,224 @@
+package peers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/identity"
+	"github.com/uberan/latus/meta"
+)
+
+// Config is the XMPP side of a device's configuration.
+type Config struct {
+	JID      string   // user@host (bare); the resource is latus-<device>
+	Password string   //
+	Server   string   // host:port of the c2s listener; "" = host:5222
+	Insecure bool     // accept an untrusted server certificate (self-signed test servers)
+	Allow    []string // bare JIDs that are peers; empty = the account's own
+	DataAddr string   // listen address of the TLS data channel; "" = 127.0.0.1:0
+}
+
+// Options are what Start needs.
+type Options struct {
+	Config   Config
+	Identity *identity.Identity
+	Meta     *meta.DB
+	Store    *chunks.Store
+	OnMerged func(meta.MergeResult) // after each merge of remote versions (fusefs invalidation)
+	Logger   *slog.Logger
+
+	tune *tuning // tests only
+}
+
+// DeviceStatus describes a device seen since Start.
+type DeviceStatus struct {
+	Device   string
+	JID      string // full JID it last used
+	Online   bool
+	Seq      uint64 // highest index position merged from it
+	DataAddr string
+}
+
+// Swarm is this device's membership in its account's set of devices.
+type Swarm struct {
+	opts      Options
+	log       *slog.Logger
+	id        *identity.Identity
+	tune      tuning
+	bare      jid.JID
+	resource  string
+	allowList []jid.JID
+	allow     map[string]bool // bare JIDs, canonical string form
+	dataAddr  string          // announced address of the data channel
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the swarm owns
+	data   *dataServer
+
+	mu      sync.Mutex // guards the fields below
+	sess    *xmpp.Session
+	sessCtx context.Context
+	peers   map[string]*peer      // online devices by device id
+	byJID   map[string]*peer      // online devices by full JID
+	seen    map[string]DeviceStatus // every device seen, for Devices
+	closed  bool
+
+	haves haveQueue
+	zstd  *zstd.Decoder
+}
+
+// Start listens on the data channel, logs in, announces this device, and
+// returns once logged in. From then on it reconnects on its own until
+// Close.
+func Start(ctx context.Context, opts Options) (*Swarm, error) {
+	if opts.Identity == nil || opts.Meta == nil || opts.Store == nil {
+		return nil, fmt.Errorf("start peers: identity, meta and store are required: %w", ErrConfig)
+	}
+	j, err := jid.Parse(opts.Config.JID)
+	if err != nil || j.Localpart() == "" {
+		return nil, fmt.Errorf("start peers: JID %q: want user@host: %w", opts.Config.JID, ErrConfig)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Swarm{
+		opts: opts, log: log.With("device", opts.Identity.Device), id: opts.Identity,
+		tune: defaultTuning(), bare: j.Bare(), resource: "latus-" + opts.Identity.Device,
+		allow: map[string]bool{}, peers: map[string]*peer{}, byJID: map[string]*peer{}, seen: map[string]DeviceStatus{},
+	}
+	if opts.tune != nil {
+		s.tune = *opts.tune
+	}
+	allow := opts.Config.Allow
+	if len(allow) == 0 {
+		allow = []string{s.bare.String()}
+	}
+	for _, a := range allow {
+		aj, err := jid.Parse(a)
+		if err != nil || aj.Localpart() == "" || aj.Resourcepart() != "" {
+			return nil, fmt.Errorf("start peers: allowed JID %q: want a bare user@host: %w", a, ErrConfig)
+		}
+		if !s.allow[aj.String()] {
+			s.allow[aj.String()] = true
+			s.allowList = append(s.allowList, aj)
+		}
+	}
+	s.haves.init()
+	if s.zstd, err = newZstdDecoder(); err != nil {
+		return nil, fmt.Errorf("start peers: %w", err)
+	}
+
+	if err := s.listenData(); err != nil {
+		s.zstd.Close()
+		return nil, err
+	}
+	sess, err := login(ctx, opts.Config, s.resource, s.tune.loginTimeout)
+	if err != nil {
+		s.data.close()
+		s.zstd.Close()
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddr)
+	s.wg.Add(3)
+	go s.run(sess)
+	go s.serveData()
+	go s.sendHaves()
+	return s, nil
+}
+
+// Close leaves the swarm: it announces this device unavailable, ends
+// every goroutine and connection, and returns when they are gone.
+func (s *Swarm) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.data.close()
+	s.wg.Wait()
+	s.zstd.Close()
+	return nil
+}
+
+// Notify tells online devices that a local commit exists; they pull it.
+// It never blocks: notifications to a device coalesce while one is sent.
+func (s *Swarm) Notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.peers {
+		p.poke(p.notifyCh)
+	}
+}
+
+// Devices lists the devices seen since Start, online ones first.
+func (s *Swarm) Devices() []DeviceStatus {
+	s.mu.Lock()
+	out := make([]DeviceStatus, 0, len(s.seen))
+	for _, d := range s.seen {
+		out = append(out, d)
+	}
+	s.mu.Unlock()
+	for i := range out {
+		out[i].Seq, _ = s.opts.Meta.PeerPos(out[i].Device)
+	}
+	slices.SortFunc(out, func(a, b DeviceStatus) int {
+		if a.Online != b.Online {
+			if a.Online {
+				return -1
+			}
+			return 1
+		}
+		return cmpString(a.Device, b.Device)
+	})
+	return out
+}
+
+// Sources returns one chunks.Source per online device, those that served
+// chunks successfully most recently first.
+func (s *Swarm) Sources() []chunks.Source {
+	s.mu.Lock()
+	ps := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		ps = append(ps, p)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(ps, func(a, b *peer) int {
+		sa, sb := a.score(), b.score()
+		if sa != sb {
+			if sa > sb {
+				return -1
+			}
+			return 1
+		}
+		return cmpString(a.device, b.device)
+	})
+	out := make([]chunks.Source, len(ps))
+	for i, p := range ps {
+		out[i] = &deviceSource{s: s, p: p}
+	}
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
