@@ -78,15 +78,24 @@ func (m *merger) merge(v FileVersion, depth int) error {
 	if !ok {
 		return m.take(v, enc, cur, false)
 	}
-	switch v.Vector.Compare(cur.Vector) {
-	case After:
+	if v.Vector.Compare(cur.Vector) == After {
 		return m.take(v, enc, cur, true)
-	case Before, Equal:
-		// Already superseded here: keep it as an old version only.
-		_, err := t.record(enc, v.Path, false)
+	}
+	front, err := m.frontier(cur)
+	if err != nil {
 		return err
 	}
-	return m.concurrent(v, enc, cur, depth)
+	for _, f := range front {
+		if v.Vector.Compare(f.v.Vector) == Before {
+			// Already superseded here: keep it as an old version only.
+			_, err := t.record(enc, v.Path, false)
+			return err
+		}
+	}
+	// Concurrent with the frontier (or equal to a member's vector but
+	// different: both stay in the frontier so the winner does not depend
+	// on the order they came in).
+	return m.concurrent(v, enc, cur, front, depth)
 }
 
 // take makes v, which dominates whatever was there, the current version.
@@ -117,12 +126,8 @@ func (m *merger) changed(v, old FileVersion, hadOld bool) {
 // frontier of the path gains v and loses what v dominates; its winner
 // becomes current with the merge of all frontier vectors, and every live
 // loser with different content is kept as a conflict copy.
-func (m *merger) concurrent(v FileVersion, enc []byte, cur FileVersion, depth int) error {
+func (m *merger) concurrent(v FileVersion, enc []byte, cur FileVersion, front []member, depth int) error {
 	t := m.t
-	front, err := m.frontier(cur)
-	if err != nil {
-		return err
-	}
 	vid, err := t.record(enc, v.Path, true)
 	if err != nil {
 		return err
@@ -275,7 +280,20 @@ func (m *merger) ensureAncestors(child FileVersion) error {
 		if ok && cur.Kind == KindDir && cur.Mode != 0 {
 			mode = cur.Mode
 		}
-		if ok && !cur.Deleted {
+		r := FileVersion{
+			Path:   a,
+			Kind:   KindDir,
+			Mode:   mode,
+			MTime:  child.MTime,
+			Change: Created,
+			Origin: child.Origin,
+			Seq:    child.Seq,
+			Vector: cur.Vector.Merge(Vector{child.Origin: child.Seq}),
+		}
+		if ok && !cur.Deleted && r.Vector.Compare(cur.Vector) == After {
+			// The directory replaces a file or symlink: keep it aside. (When
+			// the vectors are equal, merge treats them as concurrent and
+			// keeps the loser aside itself.)
 			c := conflictCopy(cur)
 			if ValidatePath(c.Path) == nil {
 				before := len(m.res.Applied)
@@ -287,29 +305,9 @@ func (m *merger) ensureAncestors(child FileVersion) error {
 				}
 			}
 		}
-		r := FileVersion{
-			Path:   a,
-			Kind:   KindDir,
-			Mode:   mode,
-			MTime:  child.MTime,
-			Change: Created,
-			Origin: child.Origin,
-			Seq:    child.Seq,
-			Vector: cur.Vector.Merge(Vector{child.Origin: child.Seq}),
+		if err := m.merge(r, 0); err != nil {
+			return fmt.Errorf("re-create %q: %w", a, err)
 		}
-		enc := r.appendBinary(nil)
-		if !t.known(enc) {
-			if _, err := t.record(enc, a, true); err != nil {
-				return err
-			}
-		}
-		if err := t.setCurrent(r, enc, cur, ok); err != nil {
-			return err
-		}
-		if err := t.frontier.Delete([]byte(a)); err != nil {
-			return err
-		}
-		m.changed(r, cur, ok)
 		t.db.log.Info("re-created a directory that a concurrent change left an entry in", "dir", a, "entry", child.Path)
 	}
 	return nil

@@ -38,15 +38,9 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 	}
 
 	var pr ImportProgress
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // reported by the import pass
-		}
+	err = walk(root, func(rel, full string, d fs.DirEntry) error {
 		if err := ctx.Err(); err != nil {
 			return err
-		}
-		if p == root {
-			return nil
 		}
 		pr.TotalFiles++
 		if d.Type().IsRegular() {
@@ -55,33 +49,19 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 			}
 		}
 		return nil
-	})
+	}, func(string, error) {})
 	if err != nil {
 		return fmt.Errorf("import %s: count: %w", dir, err)
 	}
 
 	im := importer{ctx: ctx, root: root, db: db, store: store, log: db.log.With("import", root)}
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("walk: %w", err)
-		}
+	err = walk(root, func(rel, full string, d fs.DirEntry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if p == root {
-			return nil
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		skip, err := im.entry(rel, p, d)
+		skip, err := im.entry(rel, full, d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
-		}
-		if skip && d.IsDir() {
-			return fs.SkipDir
 		}
 		pr.Files++
 		if d.Type().IsRegular() && !skip {
@@ -94,7 +74,12 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 			}
 		}
 		progress(pr)
+		if skip && d.IsDir() {
+			return fs.SkipDir
+		}
 		return nil
+	}, func(rel string, err error) {
+		im.log.Warn("skipped: name not allowed in the tree", "path", rel, "err", err)
 	})
 	if err == nil {
 		err = im.flush()
@@ -119,10 +104,6 @@ type importer struct {
 // that the entry (and, for a directory, its contents) is left out.
 func (im *importer) entry(rel, full string, d fs.DirEntry) (skip bool, err error) {
 	im.lastSize = 0
-	if err := ValidatePath(rel); err != nil {
-		im.log.Warn("skipped: name not allowed in the tree", "path", rel, "err", err)
-		return true, nil
-	}
 	fi, err := d.Info()
 	if err != nil {
 		return false, err
@@ -154,7 +135,10 @@ func (im *importer) entry(rel, full string, d fs.DirEntry) (skip bool, err error
 		return true, nil
 	}
 	if f.Kind == KindFile {
-		if err := im.putFile(full, &f); err != nil {
+		if err := im.putFile(full, &f); errors.Is(err, fs.ErrPermission) {
+			im.log.Warn("skipped: cannot read", "path", rel, "err", err)
+			return true, nil
+		} else if err != nil {
 			return false, err
 		}
 		im.lastSize = f.Size
@@ -221,4 +205,32 @@ func (c contextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// walk calls fn for every entry under root (root itself excluded) with its
+// slash-separated path relative to root, in lexical order, parents first.
+// Entries whose relative path fails ValidatePath are passed to invalid and
+// left out, with their contents.
+func walk(root string, fn func(rel, full string, d fs.DirEntry) error, invalid func(rel string, err error)) error {
+	return filepath.WalkDir(root, func(full string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("walk: %w", err)
+		}
+		if full == root {
+			return nil
+		}
+		rel, err := filepath.Rel(root, full)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if err := ValidatePath(rel); err != nil {
+			invalid(rel, err)
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		return fn(rel, full, d)
+	})
 }

@@ -117,20 +117,29 @@ type MemPutter struct {
 	chunks map[chunks.ID][]byte // guarded by mu
 }
 
-// PutStream splits r with chunks.Split and keeps every chunk.
+// PutStream splits r with chunks.Split and keeps every chunk. Content
+// shorter than chunks.MinChunk is one chunk, as Split would cut it, without
+// paying for a chunker.
 func (m *MemPutter) PutStream(r io.Reader) ([]chunks.Ref, chunks.ID, int64, error) {
+	head := make([]byte, chunks.MinChunk)
+	n, err := io.ReadFull(r, head)
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF:
+		if n == 0 {
+			return nil, chunks.Sum(nil), 0, nil
+		}
+		id := m.keep(head[:n])
+		return []chunks.Ref{{ID: id, Size: int64(n)}}, id, int64(n), nil
+	case nil:
+	default:
+		return nil, chunks.ID{}, 0, err
+	}
 	var refs []chunks.Ref
 	var all bytes.Buffer
-	err := chunks.Split(r, func(ref chunks.Ref, data []byte) error {
-		if chunks.Sum(data) != ref.ID {
+	err = chunks.Split(io.MultiReader(bytes.NewReader(head), r), func(ref chunks.Ref, data []byte) error {
+		if m.keep(data) != ref.ID {
 			return fmt.Errorf("chunk at %d: id does not match its bytes", ref.Offset)
 		}
-		m.mu.Lock()
-		if m.chunks == nil {
-			m.chunks = make(map[chunks.ID][]byte)
-		}
-		m.chunks[ref.ID] = bytes.Clone(data)
-		m.mu.Unlock()
 		all.Write(data)
 		refs = append(refs, ref)
 		return nil
@@ -139,6 +148,17 @@ func (m *MemPutter) PutStream(r io.Reader) ([]chunks.Ref, chunks.ID, int64, erro
 		return nil, chunks.ID{}, 0, err
 	}
 	return refs, chunks.Sum(all.Bytes()), int64(all.Len()), nil
+}
+
+func (m *MemPutter) keep(data []byte) chunks.ID {
+	id := chunks.Sum(data)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.chunks == nil {
+		m.chunks = make(map[chunks.ID][]byte)
+	}
+	m.chunks[id] = bytes.Clone(data)
+	return id
 }
 
 // Content reassembles a file version's bytes from the chunks kept.
