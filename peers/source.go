@@ -162,7 +162,7 @@ func newZstdDecoder() (*zstd.Decoder, error) {
 // haveQueue holds chunks fetched from peers until the store has them
 // complete; then peers are told (have), so they may evict their copies.
 type haveQueue struct {
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex        // guards pending
 	pending map[chunks.ID]int // id → ticks waited
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"net"
@@ -33,7 +32,7 @@ const (
 	// maxHave bounds the chunk ids of one have IQ.
 	maxHave = 512
 	// maxStored bounds a chunk's stored form as accepted from a peer.
-	maxStored = chunks.MaxChunk + 1<<20
+	maxStored  = chunks.MaxChunk + 1<<20
 	maxAddrLen = 256
 )
 
@@ -296,4 +295,3 @@ func unmarshalPayload(data []byte, v any) error {
 	return nil
 }
 
-func hexID(s string) bool { _, err := hex.DecodeString(s); return err == nil && len(s) == 64 }

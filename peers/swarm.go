@@ -67,8 +67,8 @@ type Swarm struct {
 	mu      sync.Mutex // guards the fields below
 	sess    *xmpp.Session
 	sessCtx context.Context
-	peers   map[string]*peer      // online devices by device id
-	byJID   map[string]*peer      // online devices by full JID
+	peers   map[string]*peer        // online devices by device id
+	byJID   map[string]*peer        // online devices by full JID
 	seen    map[string]DeviceStatus // every device seen, for Devices
 	closed  bool
 

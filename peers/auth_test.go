@@ -1,0 +1,95 @@
+package peers
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/stanza"
+
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
+)
+
+func TestOtherAccountRefused(t *testing.T) {
+	srv := startServer(t, "alice", "mallory")
+	a := newDevice(t, srv, "alice")
+	b := newDevice(t, srv, "alice")
+	meet(t, a, b)
+	meta.TestWrite(t, a.meta, "secret", []byte("alice's"), time.Now())
+	secret := []byte("alice's chunk")
+	if _, err := a.store.Put(secret); err != nil {
+		t.Fatal(err)
+	}
+	m := newDevice(t, srv, "mallory", func(o *Options) {
+		o.Config.Allow = []string{"alice@" + srv.Domain, "mallory@" + srv.Domain}
+	})
+	aFull := a.sw.fullJID()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var page indexPage
+	err := m.sw.sendIQ(ctx, aFull, stanza.GetIQ, element("index", []xmlAttr{attr("since", "0")}, nil), &page)
+	if err == nil || page.Data != "" {
+		t.Fatalf("mallory's index query answered: err %v, %d bytes", err, len(page.Data))
+	}
+	var piece chunkPiece
+	q := element("chunk", []xmlAttr{attr("id", chunks.Sum(secret).String()), attr("offset", "0")}, nil)
+	if err := m.sw.sendIQ(ctx, aFull, stanza.GetIQ, q, &piece); err == nil || piece.Data != "" {
+		t.Fatalf("mallory's chunk query answered: err %v", err)
+	}
+	// The IQs came after mallory's directed presence: a has handled it.
+	if a.online(m.id.Device) {
+		t.Fatal("a lists mallory's device as a peer")
+	}
+	// a's data channel refuses mallory's certificate.
+	fake := &peer{device: a.id.Device, addr: a.sw.dataAddr, fingerprint: a.id.Fingerprint, ctx: ctx}
+	c, err := m.sw.dialData(ctx, fake)
+	if err == nil {
+		c.Write(appendRequest(nil, request{id: 1, chunk: chunks.Sum(secret)}))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var b [1]byte
+		_, err = c.Read(b[:])
+		c.Close()
+	}
+	if err == nil {
+		t.Fatal("a's data channel answered mallory")
+	}
+	if _, err := m.meta.Lookup("secret"); err == nil {
+		t.Fatal("mallory got alice's history")
+	}
+}
+
+func TestWrongFingerprintRefused(t *testing.T) {
+	srv := startServer(t, "alice")
+	a := newDevice(t, srv, "alice")
+	b := newDevice(t, srv, "alice", func(o *Options) {
+		// Announce a fingerprint with the right device prefix that is not
+		// the one of the certificate b presents.
+		fp := []byte(o.Identity.Fingerprint)
+		fp[63] = "01"[boolInt(fp[63] == '0')]
+		o.tune.announceFingerprint = string(fp)
+	})
+	meet(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.sw.dialData(ctx, a.peer(t, b)); !errors.Is(err, ErrFingerprint) {
+		t.Fatalf("dial b's data channel: %v, want ErrFingerprint", err)
+	}
+	id, err := b.store.Put([]byte("b's chunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.sw.fetchDirect(ctx, a.peer(t, b), id); err == nil {
+		t.Fatal("a fetched directly from b despite its wrong fingerprint")
+	}
+	// b's real certificate is not the one it announced: a's server refuses it.
+	aid, err := a.store.Put([]byte("a's chunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.sw.fetchDirect(ctx, b.peer(t, a), aid); err == nil {
+		t.Fatal("a served b over a data channel opened with an unannounced certificate")
+	}
+}
