@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 
@@ -295,3 +296,11 @@ func unmarshalPayload(data []byte, v any) error {
 	return nil
 }
 
+// writeTokens serializes a payload, for tests and logs.
+func writeTokens(w io.Writer, r xml.TokenReader) error {
+	e := xml.NewEncoder(w)
+	if _, err := xmlstream.Copy(e, r); err != nil {
+		return err
+	}
+	return e.Flush()
+}

@@ -1,0 +1,60 @@
+// Package peers connects the devices of one account: they meet over XMPP,
+// exchange their history, and move chunks over a pinned TLS channel.
+//
+// # Meeting: XMPP
+//
+// Each device logs in to the account's XMPP server (RFC 6120: StartTLS,
+// SASL SCRAM-SHA-1 or PLAIN, resource binding) as user@host/latus-<device>,
+// where <device> is the short id of its certificate (internal/identity).
+// Its available presence (RFC 6121) carries
+//
+//	<latus xmlns='urn:latus:0' device='…' fingerprint='…' seq='…' addr='host:port'/>
+//
+// so every other device of the account learns that a Latus device came
+// online, the SHA-256 fingerprint of its certificate, its index position,
+// and where its data channel listens. Devices of other allowed accounts
+// (Config.Allow) learn it by directed presence, which each side answers
+// with its own. One goroutine per available device lives until the device
+// goes unavailable or the session ends. The session pings the server
+// (XEP-0199) to notice a frozen server, and reconnects with capped
+// exponential backoff.
+//
+// # Talking: IQs in urn:latus:0
+//
+//	index  get  since=N            → <index next=M more=bool>base64 versions</index>
+//	notify set  seq=N              → empty result; the receiver pulls index
+//	have   set  <c id=…/>…         → empty result; the receiver marks the chunks held
+//	dial   get                     → <dial addr='host:port'/>
+//	chunk  get  id=… offset=N      → <chunk id offset total codec>base64 ≤128 KiB</chunk>
+//
+// An index page carries meta's binary encoding of each version,
+// length-prefixed, within a byte budget that keeps stanzas far below
+// Prosody's 256 KiB default limit. Pulls start at meta.PeerPos(device), so
+// a device that comes back resumes where it stopped. Handlers answer
+// inside the session's read loop and never send an IQ themselves (its
+// answer could only arrive through that same loop); work that needs a
+// round trip goes to the device's goroutine.
+//
+// # Moving chunks: the data channel
+//
+// Each device listens (Config.DataAddr) for TLS 1.3 connections that carry
+// chunk requests, many in flight on one connection, answered in any order
+// with a status from a fixed table and the chunk's stored (possibly
+// compressed) bytes. The fetching device decodes them and checks the
+// BLAKE3 hash before handing them to the chunk store: a device that serves
+// anything else is reported with chunks.ErrCorrupt and the fetcher asks
+// another. When the data channel cannot be reached, the chunk travels
+// in-band as chunk IQs through the XMPP server, much slower.
+//
+// # Trust
+//
+// Only the bare JIDs in Config.Allow (default: the account's own) are
+// peers; presence and IQs from anyone else are dropped and logged, never
+// answered with data. The XMPP server vouches for JIDs; the data channel
+// then trusts nothing but fingerprints: both sides present their device
+// certificate, the server side accepts only a certificate whose fingerprint
+// an online allowed device announced, and the client side accepts only the
+// fingerprint the device it dials announced. A server that lies about
+// presence can therefore deny service but cannot read or forge chunks,
+// which are verified by hash anyway.
+package peers

@@ -1,0 +1,161 @@
+package peers
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
+)
+
+func seedIndexPage(t testing.TB) []byte {
+	vs := []meta.FileVersion{
+		meta.FileContent([]byte("hello"), time.Unix(1700000000, 0)),
+		meta.DirContent(time.Unix(1700000000, 0)),
+	}
+	vs[0].Path, vs[0].Origin, vs[0].Seq, vs[0].Vector = "a.txt", "0123456789abcdef", 1, meta.Vector{"0123456789abcdef": 1}
+	vs[1].Path, vs[1].Origin, vs[1].Seq, vs[1].Vector = "dir", "0123456789abcdef", 2, meta.Vector{"0123456789abcdef": 2}
+	body, err := encodeVersions(vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := writeTokens(&b, indexPage{Next: 2}.tokens(body)); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func FuzzIndexPage(f *testing.F) {
+	f.Add(seedIndexPage(f))
+	f.Add([]byte(`<index xmlns='urn:latus:0' next='5' more='true'></index>`))
+	f.Add([]byte(`<index xmlns='urn:latus:0' next='1'>AQ==</index>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p indexPage
+		if err := unmarshalPayload(data, &p); err != nil {
+			return
+		}
+		vs, err := p.decode(0)
+		if err != nil {
+			return
+		}
+		if len(vs) > maxIndexPage {
+			t.Fatalf("%d versions accepted", len(vs))
+		}
+	})
+}
+
+func TestIndexPageRoundTrip(t *testing.T) {
+	var p indexPage
+	if err := unmarshalPayload(seedIndexPage(t), &p); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := p.decode(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 || vs[0].Path != "a.txt" || vs[1].Path != "dir" || p.Next != 2 {
+		t.Fatalf("decoded %+v", vs)
+	}
+	for _, tc := range []struct{ name, xml string }{
+		{"bad base64", `<index xmlns='urn:latus:0' next='2'>!!</index>`},
+		{"length past end", `<index xmlns='urn:latus:0' next='2'>Bw==</index>`},
+		{"empty claims more", `<index xmlns='urn:latus:0' next='0' more='true'></index>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p indexPage
+			if err := unmarshalPayload([]byte(tc.xml), &p); err != nil {
+				return
+			}
+			if _, err := p.decode(0); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+func FuzzChunkPiece(f *testing.F) {
+	id := chunks.Sum([]byte("x"))
+	f.Add([]byte(`<chunk xmlns='urn:latus:0' id='`+id.String()+`' offset='0' total='1' codec='0'>eA==</chunk>`), int64(0))
+	f.Add([]byte(`<chunk xmlns='urn:latus:0' id='`+id.String()+`' offset='0' total='99999999999' codec='7'></chunk>`), int64(0))
+	f.Fuzz(func(t *testing.T, data []byte, off int64) {
+		var p chunkPiece
+		if err := unmarshalPayload(data, &p); err != nil {
+			return
+		}
+		b, err := p.decode(id, off)
+		if err != nil {
+			return
+		}
+		if len(b) > PieceSize || int64(len(b)) > p.Total-off {
+			t.Fatalf("piece of %d bytes at %d of %d accepted", len(b), off, p.Total)
+		}
+	})
+}
+
+func FuzzChunkQuery(f *testing.F) {
+	f.Add([]byte(`<chunk xmlns='urn:latus:0' id='` + chunks.Sum(nil).String() + `' offset='131072'/>`))
+	f.Add([]byte(`<chunk xmlns='urn:latus:0' id='zz' offset='-1'/>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var q chunkQuery
+		if err := unmarshalPayload(data, &q); err != nil {
+			return
+		}
+		if _, err := q.parse(); err == nil && (q.Offset < 0 || q.Offset > maxStored) {
+			t.Fatalf("offset %d accepted", q.Offset)
+		}
+	})
+}
+
+func FuzzPresence(f *testing.F) {
+	fp := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	f.Add([]byte(`<presence from='a@b/latus-0123456789abcdef'><latus xmlns='urn:latus:0' device='0123456789abcdef' fingerprint='` + fp + `' seq='3' addr='127.0.0.1:4000'/></presence>`))
+	f.Add([]byte(`<presence type='unavailable' from='a@b/x'/>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p presenceStanza
+		if err := unmarshalPayload(data, &p); err != nil || p.Latus == nil {
+			return
+		}
+		if err := p.Latus.validate(); err == nil {
+			if len(p.Latus.Fingerprint) != 64 || p.Latus.Device != p.Latus.Fingerprint[:16] {
+				t.Fatalf("invalid presence accepted: %+v", p.Latus)
+			}
+		}
+	})
+}
+
+func FuzzHave(f *testing.F) {
+	f.Add([]byte(`<have xmlns='urn:latus:0'><c id='` + chunks.Sum(nil).String() + `'/></have>`))
+	f.Add([]byte(`<have xmlns='urn:latus:0'><c id='nope'/></have>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var h haveQuery
+		if err := unmarshalPayload(data, &h); err != nil {
+			return
+		}
+		if ids, err := h.ids(); err == nil && len(ids) > maxHave {
+			t.Fatalf("%d ids accepted", len(ids))
+		}
+	})
+}
+
+func FuzzFrames(f *testing.F) {
+	f.Add(appendRequest(nil, request{id: 7, chunk: chunks.Sum(nil)}))
+	f.Add(appendRespHeader(nil, respHeader{id: 7, status: statusOK, codec: chunks.CodecZstd, length: 1000}))
+	f.Add(appendRespHeader(nil, respHeader{id: 7, status: statusNotFound}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if req, err := parseRequest(data); err == nil {
+			if got := appendRequest(nil, req); !bytes.Equal(got, data) {
+				t.Fatalf("request does not round-trip: %x → %x", data, got)
+			}
+		}
+		if h, err := parseRespHeader(data); err == nil {
+			if h.length > maxStored || !knownCodec(h.codec) || h.status > statusBadRequest {
+				t.Fatalf("bad header accepted: %+v", h)
+			}
+			if got := appendRespHeader(nil, h); !bytes.Equal(got, data) {
+				t.Fatalf("header does not round-trip")
+			}
+		}
+	})
+}
