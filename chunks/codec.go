@@ -41,11 +41,24 @@ func (c *codecs) close() {
 	c.dec.Close()
 }
 
+// probeSize is the size of each sample encode compresses to guess whether
+// a large chunk is worth compressing at all.
+const probeSize = 32 << 10
+
 // encode returns the stored form of plain: zstd when that saves at least
-// 10 %, plain otherwise.
+// 10 %, plain otherwise. Large chunks are probed first (two samples) so
+// incompressible data (media, archives) does not pay a full compression.
 func (c *codecs) encode(plain []byte) (Codec, []byte) {
 	if len(plain) < 64 {
 		return CodecNone, plain
+	}
+	if len(plain) >= 8*probeSize {
+		mid := len(plain) / 2
+		head := c.enc.EncodeAll(plain[:probeSize], make([]byte, 0, probeSize))
+		body := c.enc.EncodeAll(plain[mid:mid+probeSize], make([]byte, 0, probeSize))
+		if int64(len(head)+len(body))*100 > int64(2*probeSize)*97 { // under 3 % saved
+			return CodecNone, plain
+		}
 	}
 	z := c.enc.EncodeAll(plain, make([]byte, 0, len(plain)))
 	if worthIt(len(z), len(plain)) {

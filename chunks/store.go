@@ -5,7 +5,6 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zeebo/blake3"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -160,6 +158,7 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open chunk store %s: %w", opts.Dir, err)
 	}
+	db.MaxBatchDelay = 2 * time.Millisecond // PutStream's workers finish within a few ms of each other
 	if s.codecs, err = newCodecs(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open chunk store: %w", err)
@@ -556,7 +555,7 @@ func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, 
 	if prev.state != InProgress || prev.token != t {
 		return fmt.Errorf("write chunk %s (%s): %w", id.Short(), prev.state, ErrStaleToken)
 	}
-	return s.storeChunk(id, prev, c, stored, size, func(ne *entry) {
+	return s.storeChunk(id, prev, c, stored, size, false, func(ne *entry) {
 		ne.flags |= flagFetched
 		if holder != "" && !slices.Contains(ne.holders, holder) && len(ne.holders) < 255 {
 			ne.holders = append(ne.holders, holder)
@@ -566,7 +565,7 @@ func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, 
 
 // storeChunk makes room, writes the chunk file and commits the chunk as
 // complete. The caller holds lockID(id); prev is its snapshot.
-func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int64, modify func(*entry)) error {
+func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int64, batch bool, modify func(*entry)) error {
 	n := int64(len(stored))
 	victims, err := s.reserve(id, n)
 	if err != nil {
@@ -591,7 +590,11 @@ func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int6
 	if modify != nil {
 		modify(ne)
 	}
-	if err := s.persist(id, ne); err != nil {
+	persist := s.persist
+	if batch {
+		persist = s.persistBatch
+	}
+	if err := persist(id, ne); err != nil {
 		_ = s.removeChunkFile(id)
 		return fmt.Errorf("store: %w", err)
 	}
@@ -699,11 +702,12 @@ func (s *Store) Put(plain []byte) (ID, error) {
 		return ID{}, fmt.Errorf("put chunk: %d bytes, more than the %d-byte maximum chunk", len(plain), MaxChunk)
 	}
 	id := Sum(plain)
-	return id, s.put(id, plain)
+	return id, s.put(id, plain, false)
 }
 
-// put is Put of plain whose ID the caller computed.
-func (s *Store) put(id ID, plain []byte) error {
+// put is Put of plain whose ID the caller computed. batch lets the index
+// update share a bbolt transaction with concurrent puts (PutStream).
+func (s *Store) put(id ID, plain []byte, batch bool) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -720,30 +724,9 @@ func (s *Store) put(id ID, plain []byte) error {
 		return nil
 	}
 	c, stored := s.codecs.encode(plain)
-	return s.storeChunk(id, prev, c, stored, int64(len(plain)), func(ne *entry) {
+	return s.storeChunk(id, prev, c, stored, int64(len(plain)), batch, func(ne *entry) {
 		ne.flags &^= flagFetched
 	})
-}
-
-// PutStream splits r into chunks, Puts each, and returns their refs, the
-// BLAKE3 of the whole content and its size. On error, chunks already put
-// stay in the store (unreferenced chunks are collected with Remove).
-func (s *Store) PutStream(r io.Reader) (refs []Ref, hash ID, size int64, err error) {
-	h := blake3.New()
-	err = Split(r, func(ref Ref, data []byte) error {
-		h.Write(data)
-		if err := s.put(ref.ID, data); err != nil {
-			return fmt.Errorf("put chunk at offset %d: %w", ref.Offset, err)
-		}
-		refs = append(refs, ref)
-		size = ref.End()
-		return nil
-	})
-	if err != nil {
-		return nil, ID{}, 0, err
-	}
-	copy(hash[:], h.Sum(nil))
-	return refs, hash, size, nil
 }
 
 // Remove forgets id: its bytes, state, pins and holders. Removing an
