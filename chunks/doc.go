@@ -32,6 +32,12 @@
 // unpinned chunks that at least one other device holds (MarkHeld). A chunk
 // only this device holds is never evicted: when nothing can be evicted,
 // Put and Write fail with ErrFull, which wraps ENOSPC, and store nothing.
+// A chunk stored by Write came from another device, so it counts as held
+// elsewhere; the Fetcher also records the source it came from as a holder.
+// A chunk stored by Put stays local-only until MarkHeld names a device that
+// has it (peers do this when a device acknowledges a replica). Last-access
+// times are kept in memory and written to the index every 30 s and at
+// Close, so a Read hit costs no index write.
 //
 // # Fetcher
 //
@@ -39,5 +45,8 @@
 // complete ones are skipped, in-progress ones go to a second queue drained
 // after the first, missing ones are fetched. Concurrent readers of one
 // missing chunk share one fetch; a source that returns corrupt bytes or an
-// error is skipped for the next one.
+// error is skipped for the next one, and the first source tried rotates so
+// load spreads over devices. PutStream stores a few chunks at once: the
+// store is bound by fsync latency (each chunk file, its directory and the
+// index are synced before PutStream returns), not by CPU.
 package chunks
