@@ -31,7 +31,7 @@ type testDevice struct {
 func fastTuning() *tuning {
 	tu := defaultTuning()
 	tu.minBackoff, tu.maxBackoff = 50*time.Millisecond, 400*time.Millisecond
-	tu.pingEvery, tu.pingTimeout = time.Second, time.Second
+	tu.pingEvery, tu.pingTimeout = time.Second, 5*time.Second
 	tu.loginTimeout, tu.iqTimeout = 5*time.Second, 10*time.Second
 	tu.haveEvery = 50 * time.Millisecond
 	tu.dialRetry = time.Second

@@ -1,0 +1,177 @@
+package peers
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
+)
+
+// fetchAll fetches ids from src, par at a time, and returns the elapsed time.
+func fetchAll(b *testing.B, src chunks.Source, ids []chunks.ID, par int) time.Duration {
+	b.Helper()
+	start := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, par)
+	errs := make(chan error, len(ids))
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := src.Fetch(context.Background(), id)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// plainTLSCopy sends n bytes over a loopback TLS 1.3 connection with
+// io.Copy: the ceiling the data channel is measured against.
+func plainTLSCopy(b *testing.B, cert tls.Certificate, data []byte, rounds int) time.Duration {
+	b.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		for range rounds {
+			if _, err := c.Write(data); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	n, err := io.CopyN(io.Discard, c, int64(len(data)*rounds))
+	el := time.Since(start)
+	if err != nil || n != int64(len(data)*rounds) {
+		b.Fatalf("plain TLS copy: %d bytes, %v", n, err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	return el
+}
+
+func mbps(n int, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
+
+func benchTransfer(b *testing.B, nchunks int, mod func(*Options)) (chunkRate float64, a, bb *testDevice) {
+	srv := startServer(b, "alice")
+	a = newDevice(b, srv, "alice", mod)
+	bb = newDevice(b, srv, "alice")
+	meet(b, a, bb)
+	var ids []chunks.ID
+	for i := range nchunks {
+		id, err := bb.store.Put(chunks.RandomBytes(uint64(500+i), chunks.MaxChunk))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	src := a.sourceFor(b, bb)
+	fetchAll(b, src, ids[:1], 1) // connect outside the timing
+	total := nchunks * chunks.MaxChunk
+	var best time.Duration
+	for range 3 {
+		d := fetchAll(b, src, ids, 8)
+		if best == 0 || d < best {
+			best = d
+		}
+	}
+	return mbps(total, best), a, bb
+}
+
+// BenchmarkDataChannel measures chunk transfer between two devices on
+// loopback against a plain TLS io.Copy of as many bytes, in the same run.
+func BenchmarkDataChannel(b *testing.B) {
+	const nchunks = 16
+	for range b.N {
+		rate, a, _ := benchTransfer(b, nchunks, func(*Options) {})
+		data := chunks.RandomBytes(1, chunks.MaxChunk)
+		var best time.Duration
+		for range 3 {
+			d := plainTLSCopy(b, a.id.Cert, data, nchunks)
+			if best == 0 || d < best {
+				best = d
+			}
+		}
+		plain := mbps(nchunks*chunks.MaxChunk, best)
+		b.ReportMetric(rate, "MiB/s")
+		b.ReportMetric(plain, "plainTLS-MiB/s")
+		b.ReportMetric(rate/plain, "ratio")
+		b.Logf("data channel %.0f MiB/s, plain TLS io.Copy %.0f MiB/s, ratio %.2f", rate, plain, rate/plain)
+	}
+}
+
+// BenchmarkInBand measures chunk transfer through the XMPP server.
+func BenchmarkInBand(b *testing.B) {
+	for range b.N {
+		rate, _, _ := benchTransfer(b, 4, inBandOnly)
+		b.ReportMetric(rate, "MiB/s")
+		b.Logf("in-band %.1f MiB/s", rate)
+	}
+}
+
+// BenchmarkIndex100k measures how long a device takes to pull and merge
+// another device's index of 100,000 versions.
+func BenchmarkIndex100k(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		srv := startServer(b, "alice")
+		src := newDevice(b, srv, "alice")
+		mtime := time.Now()
+		for i := 0; i < n; i += 1000 {
+			var cs []meta.Change
+			for j := i; j < i+1000; j++ {
+				f := meta.FileContent([]byte(fmt.Sprint(j)), mtime)
+				cs = append(cs, meta.Change{Kind: meta.Created, Path: fmt.Sprintf("d%03d/f%06d", j/1000, j), File: f})
+			}
+			if i%1000 == 0 {
+				cs = append([]meta.Change{{Kind: meta.Created, Path: fmt.Sprintf("d%03d", i/1000), File: meta.DirContent(mtime)}}, cs...)
+			}
+			meta.TestCommit(b, src.meta, cs...)
+		}
+		start := time.Now()
+		dst := newDevice(b, srv, "alice")
+		deadline := time.Now().Add(2 * time.Minute)
+		for dst.meta.Stats().Files < n {
+			if time.Now().After(deadline) {
+				b.Fatalf("only %d of %d files after 2 minutes", dst.meta.Stats().Files, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		el := time.Since(start)
+		b.ReportMetric(el.Seconds(), "s/100k-versions")
+		b.Logf("index exchange of %d versions (+%d dirs): %v", n, n/1000, el)
+	}
+}
+
