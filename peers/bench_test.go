@@ -174,4 +174,3 @@ func BenchmarkIndex100k(b *testing.B) {
 		b.Logf("index exchange of %d versions (+%d dirs): %v", n, n/1000, el)
 	}
 }
-
