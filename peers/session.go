@@ -342,3 +342,16 @@ func (s *Swarm) sendIQ(ctx context.Context, to jid.JID, typ stanza.IQType, paylo
 	defer stop()
 	return sess.UnmarshalIQElement(ctx, payload, stanza.IQ{To: to, Type: typ}, v)
 }
+
+// CheckLogin logs in once with cfg and leaves: `latus init` uses it to
+// report a wrong password (ErrAuth), an unreachable server
+// (ErrUnreachable) or an untrusted server certificate (ErrUntrustedServer)
+// before saving a configuration.
+func CheckLogin(ctx context.Context, cfg Config) error {
+	sess, err := login(ctx, cfg, "latus-check", defaultTuning().loginTimeout)
+	if err != nil {
+		return err
+	}
+	sess.Close()
+	return sess.Conn().Close()
+}

@@ -1,7 +1,10 @@
 package peers
 
 import (
+	"context"
 	"fmt"
+
+	"github.com/uberan/latus/meta"
 
 	"mellium.im/xmpp/stanza"
 )
@@ -28,41 +31,86 @@ func (s *Swarm) indexPage(since uint64) (body []byte, next uint64, more bool, er
 	}
 }
 
-// pull merges p's index from where the last merge from it stopped, page
-// by page, until it is caught up.
+// mergeBatch is how many versions pull gathers (over several pages)
+// before merging them in one transaction: each merge is a synced commit.
+const mergeBatch = 16 << 10
+
+// pull merges p's index from where the last merge from it stopped until
+// it is caught up. The next page is asked for while the last ones merge.
 func (s *Swarm) pull(p *peer) error {
-	for {
-		pos, err := s.opts.Meta.PeerPos(p.device)
-		if err != nil {
-			return err
+	pos, err := s.opts.Meta.PeerPos(p.device)
+	if err != nil {
+		return err
+	}
+	type fetched struct {
+		vs   []meta.FileVersion
+		next uint64
+		more bool
+		err  error
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	pages := make(chan fetched, 4)
+	done := make(chan struct{})
+	defer func() {
+		cancel()
+		<-done
+	}()
+	go func() {
+		defer close(done)
+		defer close(pages)
+		for since := pos; ; {
+			var page indexPage
+			err := s.sendIQ(ctx, p.jid, stanza.GetIQ, element("index", []xmlAttr{attr("since", fmt.Sprint(since))}, nil), &page)
+			var vs []meta.FileVersion
+			if err != nil {
+				err = fmt.Errorf("index since %d from %s: %w", since, p.device, err)
+			} else if vs, err = page.decode(since); err != nil {
+				err = fmt.Errorf("index from %s: %w", p.device, err)
+			}
+			select {
+			case pages <- fetched{vs, page.Next, page.More, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || !page.More {
+				return
+			}
+			since = page.Next
 		}
-		var page indexPage
-		if err := s.sendIQ(p.ctx, p.jid, stanza.GetIQ, element("index", []xmlAttr{attr("since", fmt.Sprint(pos))}, nil), &page); err != nil {
-			return fmt.Errorf("index since %d from %s: %w", pos, p.device, err)
+	}()
+	var batch []meta.FileVersion
+	for f := range pages {
+		if f.err != nil {
+			return f.err
 		}
-		vs, err := page.decode(pos)
-		if err != nil {
-			return fmt.Errorf("index from %s: %w", p.device, err)
+		if len(f.vs) > 0 {
+			batch = append(batch, f.vs...)
+			pos = f.next
 		}
-		if len(vs) == 0 {
-			return nil
-		}
-		res, err := s.opts.Meta.Merge(p.device, vs, page.Next)
-		if err != nil {
-			return fmt.Errorf("merge %d versions from %s: %w", len(vs), p.device, err)
-		}
-		s.log.Debug("sync: merged", "peer", p.device, "versions", len(vs), "applied", len(res.Applied), "conflicts", len(res.Conflicts), "upTo", page.Next)
-		if s.opts.OnMerged != nil && (len(res.Applied) > 0 || len(res.Conflicts) > 0) {
-			s.opts.OnMerged(res)
-		}
-		if len(res.Applied) > 0 {
-			// Our index grew: devices that cannot reach p learn it from us.
-			s.notifyExcept(p)
-		}
-		if !page.More {
-			return nil
+		if len(batch) > 0 && (len(batch) >= mergeBatch || !f.more || len(pages) == 0) {
+			if err := s.merge(p, batch, pos); err != nil {
+				return err
+			}
+			batch = batch[:0]
 		}
 	}
+	return nil
+}
+
+func (s *Swarm) merge(p *peer, vs []meta.FileVersion, upTo uint64) error {
+	res, err := s.opts.Meta.Merge(p.device, vs, upTo)
+	if err != nil {
+		return fmt.Errorf("merge %d versions from %s: %w", len(vs), p.device, err)
+	}
+	s.log.Debug("sync: merged", "peer", p.device, "versions", len(vs), "applied", len(res.Applied), "conflicts", len(res.Conflicts), "upTo", upTo)
+	if s.opts.OnMerged != nil && (len(res.Applied) > 0 || len(res.Conflicts) > 0) {
+		s.opts.OnMerged(res)
+	}
+	if len(res.Applied) > 0 {
+		// Our index grew: devices that cannot reach p learn it from us.
+		s.notifyExcept(p)
+	}
+	return nil
 }
 
 func (s *Swarm) notifyExcept(except *peer) {
