@@ -84,6 +84,9 @@ func login(ctx context.Context, cfg Config, resource string, timeout time.Durati
 	)
 	if err != nil {
 		conn.Close()
+		// The TLS handshake runs lazily, so its failure can surface after
+		// the StartTLS feature, when the stream restarts.
+		err = classifyTLS(err)
 		if errors.Is(err, ErrAuth) || errors.Is(err, ErrUntrustedServer) {
 			return nil, fmt.Errorf("log in as %s at %s: %w", full, addr, err)
 		}
@@ -112,6 +115,9 @@ func classifyTLS(err error) error {
 	var host x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var verify *tls.CertificateVerificationError
+	if errors.Is(err, ErrUntrustedServer) {
+		return err
+	}
 	if errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) || errors.As(err, &verify) {
 		return fmt.Errorf("%v: %w", err, ErrUntrustedServer)
 	}

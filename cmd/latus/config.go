@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/uberan/latus/peers"
+)
+
+// envPassword overrides the configured XMPP password.
+const envPassword = "LATUS_XMPP_PASSWORD"
+
+// Config is config.toml. With no [xmpp] jid, Latus runs local-only.
+type Config struct {
+	XMPP XMPPConfig `toml:"xmpp"`
+}
+
+// XMPPConfig is the [xmpp] section.
+type XMPPConfig struct {
+	JID          string   `toml:"jid"`                     // user@host
+	Server       string   `toml:"server,omitempty"`        // host:port; default host:5222
+	Password     string   `toml:"password,omitempty"`      // or password_file, or $LATUS_XMPP_PASSWORD
+	PasswordFile string   `toml:"password_file,omitempty"` // file whose first line is the password
+	InsecureTLS  bool     `toml:"insecure_tls,omitempty"`  // accept an untrusted server certificate
+	Allow        []string `toml:"allow,omitempty"`         // bare JIDs that are peers; default the account's own
+	DataAddr     string   `toml:"data_addr,omitempty"`     // data channel listen address; default 127.0.0.1:0
+}
+
+// defaultConfigPath is $XDG_CONFIG_HOME/latus/config.toml (~/.config when unset).
+func defaultConfigPath() (string, error) {
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the config directory: %w", err)
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "latus", "config.toml"), nil
+}
+
+// loadConfig reads path. A missing file is a zero Config (local-only) and
+// no error; unknown keys are an error, so a typo does not go unnoticed.
+func loadConfig(path string) (*Config, error) {
+	var c Config
+	md, err := toml.DecodeFile(path, &c)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Config{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if un := md.Undecoded(); len(un) > 0 {
+		keys := make([]string, len(un))
+		for i, k := range un {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("config %s: unknown keys %s", path, strings.Join(keys, ", "))
+	}
+	return &c, nil
+}
+
+// writeConfig writes c to path (mode 0600: it may hold a password),
+// atomically.
+func writeConfig(path string, c *Config) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create config directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*.toml")
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := toml.NewEncoder(tmp).Encode(c); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}
+
+// Enabled reports whether an XMPP account is configured.
+func (x XMPPConfig) Enabled() bool { return x.JID != "" }
+
+// PeersConfig resolves the password ($LATUS_XMPP_PASSWORD, then password,
+// then password_file) and returns the peers configuration.
+func (x XMPPConfig) PeersConfig() (peers.Config, error) {
+	pass, err := x.password()
+	if err != nil {
+		return peers.Config{}, err
+	}
+	return peers.Config{
+		JID: x.JID, Password: pass, Server: x.Server, Insecure: x.InsecureTLS,
+		Allow: x.Allow, DataAddr: x.DataAddr,
+	}, nil
+}
+
+func (x XMPPConfig) password() (string, error) {
+	if p := os.Getenv(envPassword); p != "" {
+		return p, nil
+	}
+	if x.Password != "" {
+		return x.Password, nil
+	}
+	if x.PasswordFile != "" {
+		return readPasswordFile(x.PasswordFile)
+	}
+	return "", fmt.Errorf("no XMPP password for %s: set %s, or password or password_file in [xmpp]", x.JID, envPassword)
+}
+
+// readPasswordFile returns the first line of file.
+func readPasswordFile(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read password file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimRight(line, "\r")
+	if line == "" {
+		return "", fmt.Errorf("password file %s is empty", file)
+	}
+	return line, nil
+}
