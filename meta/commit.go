@@ -286,14 +286,14 @@ func (t *txn) newLocal(p string, f FileVersion, change ChangeKind, from string) 
 		Seq:     t.seq,
 		Vector:  prev.Vector.Update(t.db.device, t.seq),
 	}
-	enc := v.appendBinary(nil)
-	if _, err := t.record(enc, p, true); err != nil {
+	enc := v.encode()
+	if _, err := t.record(v, enc, true); err != nil {
 		return FileVersion{}, err
 	}
 	if err := t.setCurrent(v, enc, prev, hadPrev); err != nil {
 		return FileVersion{}, err
 	}
-	if err := t.frontier.Delete([]byte(p)); err != nil {
+	if err := t.clearFrontier(p); err != nil {
 		return FileVersion{}, err
 	}
 	return v, nil

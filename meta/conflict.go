@@ -60,7 +60,7 @@ func beats(a, b FileVersion) bool {
 	if a.Seq != b.Seq {
 		return a.Seq > b.Seq
 	}
-	return string(a.appendBinary(nil)) > string(b.appendBinary(nil))
+	return string(a.encode()) > string(b.encode())
 }
 
 // sameContent reports whether a and b show the same thing to a reader, so

@@ -26,8 +26,10 @@ var (
 	bucketDevices = []byte("devices")
 	// local: this device's id, counters and stats (see key* below).
 	bucketLocal = []byte("local")
-	// seen: BLAKE3(encoded version) → history key: recognises versions
-	// already recorded, so a version received twice is skipped.
+	// seen: origin 0x00 BE64(seq) first 16 bytes of BLAKE3(encoded
+	// version) → history key: recognises versions already recorded, so a
+	// version received twice is skipped. Keys grow with each device's
+	// sequence, so inserts append instead of dirtying pages all over.
 	bucketSeen = []byte("seen")
 	// frontier: path → BE64 history ids of the versions of path that no
 	// other dominates, present only while there are two or more (after a
@@ -304,6 +306,11 @@ type txn struct {
 	files, historyB, index, devices, local, seen, frontier *bolt.Bucket
 	stats                                                  Stats
 	seq, pos                                               uint64
+	// dirs caches paths checked to be live directories in this
+	// transaction; setCurrent drops a path from it.
+	dirs map[string]bool
+	// noFrontier: 0 unknown, 1 the frontier bucket is empty, 2 it is not.
+	noFrontier int
 }
 
 func (db *DB) newTxn(tx *bolt.Tx) *txn {
@@ -317,6 +324,11 @@ func (db *DB) newTxn(tx *bolt.Tx) *txn {
 		local:    tx.Bucket(bucketLocal),
 		seen:     tx.Bucket(bucketSeen),
 		frontier: tx.Bucket(bucketFrontier),
+	}
+	if tx.Writable() {
+		// These buckets only grow at their end: pack their pages.
+		t.index.FillPercent = 1
+		t.seen.FillPercent = 0.95
 	}
 	t.seq = t.getUint(keySeq)
 	t.pos = t.getUint(keyPos)
@@ -380,7 +392,7 @@ func (t *txn) live(p string) (FileVersion, bool, error) {
 
 // checkDir returns nil if dir ("" = root) is a live directory.
 func (t *txn) checkDir(dir string) error {
-	if dir == "" {
+	if dir == "" || t.dirs[dir] {
 		return nil
 	}
 	v, ok, err := t.live(dir)
@@ -392,6 +404,10 @@ func (t *txn) checkDir(dir string) error {
 	case v.Kind != KindDir:
 		return fmt.Errorf("%q: %w", dir, ErrNotDir)
 	}
+	if t.dirs == nil {
+		t.dirs = make(map[string]bool)
+	}
+	t.dirs[dir] = true
 	return nil
 }
 
@@ -486,30 +502,33 @@ func (t *txn) historyAt(hkey []byte) (FileVersion, error) {
 	return decodeVersion(b)
 }
 
-// seenKey is the key of v's encoding in the seen bucket.
-func seenKey(enc []byte) []byte {
+// seenKey is the key of v (encoded as enc) in the seen bucket.
+func seenKey(v FileVersion, enc []byte) []byte {
 	id := chunks.Sum(enc)
-	return id[:]
+	k := make([]byte, 0, len(v.Origin)+1+8+16)
+	k = append(append(k, v.Origin...), 0)
+	k = binary.BigEndian.AppendUint64(k, v.Seq)
+	return append(k, id[:16]...)
 }
 
 // known reports whether exactly v is already recorded.
-func (t *txn) known(enc []byte) bool {
-	return t.seen.Get(seenKey(enc)) != nil
+func (t *txn) known(v FileVersion, enc []byte) bool {
+	return t.seen.Get(seenKey(v, enc)) != nil
 }
 
 // record appends v to the history of its path and, if indexed, to this
 // device's index, and returns its history id. enc must be v's encoding
 // and stay untouched until the transaction ends.
-func (t *txn) record(enc []byte, path string, indexed bool) (uint64, error) {
+func (t *txn) record(v FileVersion, enc []byte, indexed bool) (uint64, error) {
 	id, err := t.historyB.NextSequence()
 	if err != nil {
 		return 0, err
 	}
-	hkey := append(historyPrefix(path), be64(id)...)
+	hkey := append(historyPrefix(v.Path), be64(id)...)
 	if err := t.historyB.Put(hkey, enc); err != nil {
 		return 0, err
 	}
-	if err := t.seen.Put(seenKey(enc), hkey); err != nil {
+	if err := t.seen.Put(seenKey(v, enc), hkey); err != nil {
 		return 0, err
 	}
 	t.stats.Versions++
@@ -531,7 +550,23 @@ func (t *txn) setCurrent(v FileVersion, enc []byte, old FileVersion, hadOld bool
 	if !v.Deleted {
 		t.count(v, +1)
 	}
+	delete(t.dirs, v.Path)
 	return t.files.Put([]byte(v.Path), enc)
+}
+
+// clearFrontier forgets the frontier of p: v dominates it all. The bucket
+// is almost always empty, so that is checked once per transaction.
+func (t *txn) clearFrontier(p string) error {
+	if t.noFrontier == 0 {
+		t.noFrontier = 2
+		if k, _ := t.frontier.Cursor().First(); k == nil {
+			t.noFrontier = 1
+		}
+	}
+	if t.noFrontier == 1 {
+		return nil
+	}
+	return t.frontier.Delete([]byte(p))
 }
 
 func (t *txn) count(v FileVersion, sign int) {

@@ -33,7 +33,12 @@ var errShort = errors.New("truncated")
 // pairs sorted by device). Strings are uvarint length + bytes; integers are
 // varints.
 func (v FileVersion) MarshalBinary() ([]byte, error) {
-	return v.appendBinary(make([]byte, 0, 96+len(v.Path)+len(v.Target)+len(v.From)+44*len(v.Chunks)+24*len(v.Vector))), nil
+	return v.encode(), nil
+}
+
+// encode returns v's encoding in a buffer of the right size.
+func (v FileVersion) encode() []byte {
+	return v.appendBinary(make([]byte, 0, 96+len(v.Path)+len(v.Target)+len(v.From)+len(v.Origin)+48*len(v.Chunks)+32*len(v.Vector)))
 }
 
 func (v FileVersion) appendBinary(b []byte) []byte {

@@ -67,8 +67,8 @@ type merger struct {
 // merge applies one valid version.
 func (m *merger) merge(v FileVersion, depth int) error {
 	t := m.t
-	enc := v.appendBinary(nil)
-	if t.known(enc) {
+	enc := v.encode()
+	if t.known(v, enc) {
 		return nil
 	}
 	cur, ok, err := t.current(v.Path)
@@ -88,7 +88,7 @@ func (m *merger) merge(v FileVersion, depth int) error {
 	for _, f := range front {
 		if v.Vector.Compare(f.v.Vector) == Before {
 			// Already superseded here: keep it as an old version only.
-			_, err := t.record(enc, v.Path, false)
+			_, err := t.record(v, enc, false)
 			return err
 		}
 	}
@@ -101,13 +101,13 @@ func (m *merger) merge(v FileVersion, depth int) error {
 // take makes v, which dominates whatever was there, the current version.
 func (m *merger) take(v FileVersion, enc []byte, cur FileVersion, hadCur bool) error {
 	t := m.t
-	if _, err := t.record(enc, v.Path, true); err != nil {
+	if _, err := t.record(v, enc, true); err != nil {
 		return err
 	}
 	if err := t.setCurrent(v, enc, cur, hadCur); err != nil {
 		return err
 	}
-	if err := t.frontier.Delete([]byte(v.Path)); err != nil {
+	if err := t.clearFrontier(v.Path); err != nil {
 		return err
 	}
 	m.changed(v, cur, hadCur)
@@ -128,7 +128,7 @@ func (m *merger) changed(v, old FileVersion, hadOld bool) {
 // loser with different content is kept as a conflict copy.
 func (m *merger) concurrent(v FileVersion, enc []byte, cur FileVersion, front []member, depth int) error {
 	t := m.t
-	vid, err := t.record(enc, v.Path, true)
+	vid, err := t.record(v, enc, true)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (m *merger) concurrent(v FileVersion, enc []byte, cur FileVersion, front []
 	}
 	now := win
 	now.Vector = vec
-	nowEnc := now.appendBinary(nil)
+	nowEnc := now.encode()
 	if err := t.setCurrent(now, nowEnc, cur, true); err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func (m *merger) frontier(cur FileVersion) ([]member, error) {
 		}
 		return out, nil
 	}
-	hkey := t.seen.Get(seenKey(cur.appendBinary(nil)))
+	hkey := t.seen.Get(seenKey(cur, cur.encode()))
 	if len(hkey) != len(prefix)+8 || !bytes.HasPrefix(hkey, prefix) {
 		return nil, fmt.Errorf("current version of %q is not in its history", cur.Path)
 	}
@@ -212,8 +212,9 @@ func (m *merger) frontier(cur FileVersion) ([]member, error) {
 
 func (m *merger) saveFrontier(p string, front []member) error {
 	if len(front) < 2 {
-		return m.t.frontier.Delete([]byte(p))
+		return m.t.clearFrontier(p)
 	}
+	m.t.noFrontier = 2
 	ids := make([]byte, 0, 8*len(front))
 	for _, f := range front {
 		ids = binary.BigEndian.AppendUint64(ids, f.id)

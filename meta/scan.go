@@ -5,24 +5,37 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // ImportBatch is how many changes Import commits at a time, so that
 // devices start syncing during a long first scan.
 const ImportBatch = 1000
 
+// Import parallelism: files being read and stored at once, and entries
+// walked ahead of the oldest one not yet stored.
+const (
+	importWorkers = 8
+	importAhead   = 256
+)
+
 // Import walks dir into db (dir becomes the root of the tree), chunking
-// regular files into store and committing every ImportBatch entries. It
-// first counts the files and bytes to do, then reports progress after each
-// entry. Directories, regular files and symlinks are imported; sockets,
-// devices and pipes are skipped with a log line, as are entries whose name
-// is not a valid path (a top-level ".latus", over-long names). A path that
-// is already live with the same kind and content is left alone; one with
-// the same kind and other content gets a Modified version; one of another
-// kind is skipped with a log line. Import stops when ctx is done, keeping
-// the batches already committed.
+// regular files into store and committing every ImportBatch entries, in
+// walk order. It first counts the entries and bytes to do, then reports
+// progress after each entry. Up to importWorkers files are read and stored
+// at once (store must be safe for concurrent use), which hides the store's
+// per-chunk sync latency.
+//
+// Directories, regular files and symlinks are imported; sockets, devices
+// and pipes are skipped with a log line, as are entries whose name is not a
+// valid path (a top-level ".latus", over-long names) and unreadable files.
+// A path that is already live with the same kind and content is left
+// alone; one with the same kind and other content gets a Modified version;
+// one of another kind is skipped with a log line. Import stops when ctx is
+// done, keeping the batches already committed.
 func Import(ctx context.Context, dir string, db *DB, store Putter, progress func(ImportProgress)) error {
 	if progress == nil {
 		progress = func(ImportProgress) {}
@@ -54,36 +67,54 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 		return fmt.Errorf("import %s: count: %w", dir, err)
 	}
 
-	im := importer{ctx: ctx, root: root, db: db, store: store, log: db.log.With("import", root)}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	im := &importer{ctx: ctx, db: db, store: store, log: db.log.With("import", root), pr: pr, progress: progress}
+	work := make(chan func())
+	var wg sync.WaitGroup
+	for range importWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				f()
+			}
+		}()
+	}
 	err = walk(root, func(rel, full string, d fs.DirEntry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		skip, err := im.entry(rel, full, d)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		pr.Files++
-		if d.Type().IsRegular() && !skip {
-			pr.Bytes += im.lastSize
-		}
-		pr.Path = rel
-		if len(im.batch) >= ImportBatch {
-			if err := im.flush(); err != nil {
-				return err
+		j := &importJob{rel: rel, done: make(chan importResult, 1)}
+		if d.IsDir() {
+			// Inline: whether to descend depends on the result.
+			r := im.prepare(rel, full, d)
+			j.done <- r
+			if r.err == nil && r.skip {
+				defer func() { im.pending = append(im.pending, j) }()
+				return fs.SkipDir
+			}
+		} else {
+			select {
+			case work <- func() { j.done <- im.prepare(rel, full, d) }:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
-		progress(pr)
-		if skip && d.IsDir() {
-			return fs.SkipDir
-		}
-		return nil
+		im.pending = append(im.pending, j)
+		return im.drain(importAhead)
 	}, func(rel string, err error) {
 		im.log.Warn("skipped: name not allowed in the tree", "path", rel, "err", err)
 	})
 	if err == nil {
+		err = im.drain(0)
+	}
+	if err == nil {
 		err = im.flush()
 	}
+	cancel()
+	close(work)
+	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("import %s: %w", dir, err)
 	}
@@ -92,21 +123,68 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 
 type importer struct {
 	ctx      context.Context
-	root     string
 	db       *DB
 	store    Putter
-	log      interface{ Warn(string, ...any) }
+	log      *slog.Logger
+	pr       ImportProgress
+	progress func(ImportProgress)
+	pending  []*importJob // walked entries not yet in the batch, in walk order
 	batch    []Change
-	lastSize int64 // bytes of the last regular file stored
 }
 
-// entry adds the change for one walked entry to the batch; skip reports
-// that the entry (and, for a directory, its contents) is left out.
-func (im *importer) entry(rel, full string, d fs.DirEntry) (skip bool, err error) {
-	im.lastSize = 0
+type importJob struct {
+	rel  string
+	done chan importResult // buffered: the worker never blocks
+}
+
+type importResult struct {
+	change *Change // nil: nothing to record
+	size   int64   // bytes of a regular file stored
+	skip   bool
+	err    error
+}
+
+// drain moves finished entries, oldest first, into the batch until at most
+// keep are pending, committing full batches.
+func (im *importer) drain(keep int) error {
+	for len(im.pending) > keep {
+		if err := im.ctx.Err(); err != nil {
+			return err
+		}
+		j := im.pending[0]
+		var r importResult
+		select {
+		case r = <-j.done:
+		case <-im.ctx.Done():
+			return im.ctx.Err()
+		}
+		im.pending[0] = nil
+		im.pending = im.pending[1:]
+		if r.err != nil {
+			return fmt.Errorf("%s: %w", j.rel, r.err)
+		}
+		im.pr.Files++
+		im.pr.Bytes += r.size
+		im.pr.Path = j.rel
+		if r.change != nil {
+			im.batch = append(im.batch, *r.change)
+			if len(im.batch) >= ImportBatch {
+				if err := im.flush(); err != nil {
+					return err
+				}
+			}
+		}
+		im.progress(im.pr)
+	}
+	return nil
+}
+
+// prepare reads one walked entry, storing a regular file's content, and
+// returns the change to record for it.
+func (im *importer) prepare(rel, full string, d fs.DirEntry) importResult {
 	fi, err := d.Info()
 	if err != nil {
-		return false, err
+		return importResult{err: err}
 	}
 	f := FileVersion{Mode: unixPerm(fi.Mode()), MTime: fi.ModTime()}
 	switch t := fi.Mode().Type(); {
@@ -117,41 +195,41 @@ func (im *importer) entry(rel, full string, d fs.DirEntry) (skip bool, err error
 	case t == fs.ModeSymlink:
 		f.Kind = KindSymlink
 		if f.Target, err = os.Readlink(full); err != nil {
-			return false, err
+			return importResult{err: err}
 		}
 		f.Size = int64(len(f.Target))
 	default:
 		im.log.Warn("skipped: not a file, directory or symlink", "path", rel, "type", t.String())
-		return true, nil
+		return importResult{skip: true}
 	}
 
 	cur, err := im.db.Lookup(rel)
 	exists := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return false, err
+		return importResult{err: err}
 	}
 	if exists && cur.Kind != f.Kind {
 		im.log.Warn("skipped: already in the tree as another kind", "path", rel, "have", cur.Kind, "found", f.Kind)
-		return true, nil
+		return importResult{skip: true}
 	}
+	var size int64
 	if f.Kind == KindFile {
 		if err := im.putFile(full, &f); errors.Is(err, fs.ErrPermission) {
 			im.log.Warn("skipped: cannot read", "path", rel, "err", err)
-			return true, nil
+			return importResult{skip: true}
 		} else if err != nil {
-			return false, err
+			return importResult{err: err}
 		}
-		im.lastSize = f.Size
+		size = f.Size
 	}
 	kind := Created
 	if exists {
 		if sameContent(cur, f) && cur.Mode == f.Mode {
-			return false, nil
+			return importResult{size: size}
 		}
 		kind = Modified
 	}
-	im.batch = append(im.batch, Change{Kind: kind, Path: rel, File: f})
-	return false, nil
+	return importResult{change: &Change{Kind: kind, Path: rel, File: f}, size: size}
 }
 
 func (im *importer) putFile(full string, f *FileVersion) error {

@@ -1,0 +1,154 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/uberan/latus/chunks"
+)
+
+// BenchmarkCommit commits 100,000 new files in batches of 1,000 (the
+// Import batch) into a fresh store with synced commits. Goal: ≥ 50,000
+// versions/s. "import-order" commits each directory's files together, as
+// Import (and a peer paging through another's index) does; "scattered"
+// spreads every batch over all 100 directories, the worst case for the
+// B+trees (every batch dirties pages all over them).
+func BenchmarkCommit(b *testing.B) {
+	b.Run("import-order", func(b *testing.B) {
+		benchCommit(b, func(n int) string { return fmt.Sprintf("dir%03d/file-%06d.txt", n/1000, n) })
+	})
+	b.Run("scattered", func(b *testing.B) {
+		benchCommit(b, func(n int) string { return fmt.Sprintf("dir%03d/file-%06d.txt", n%100, n) })
+	})
+}
+
+func benchCommit(b *testing.B, name func(n int) string) {
+	const total, batch, dirs = 100_000, 1000, 100
+	var elapsed time.Duration
+	for range b.N {
+		b.StopTimer()
+		db, err := Open(filepath.Join(b.TempDir(), "meta.db"), Options{Device: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var mk []Change
+		for d := range dirs {
+			mk = append(mk, Change{Kind: Created, Path: fmt.Sprintf("dir%03d", d), File: DirContent(t0)})
+		}
+		if _, err := db.Commit(mk); err != nil {
+			b.Fatal(err)
+		}
+		content := FileContent([]byte("some small file content"), t0)
+		changes := make([]Change, batch)
+		b.StartTimer()
+		start := time.Now()
+		for i := 0; i < total; i += batch {
+			for j := range changes {
+				n := i + j
+				changes[j] = Change{Kind: Created, Path: name(n), File: content}
+			}
+			if _, err := db.Commit(changes); err != nil {
+				b.Fatal(err)
+			}
+		}
+		elapsed += time.Since(start)
+		b.StopTimer()
+		if s := db.Stats(); s.Files != total {
+			b.Fatalf("stats after commit: %+v", s)
+		}
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total*b.N)/elapsed.Seconds(), "versions/s")
+}
+
+// BenchmarkImport imports a tree of 20,000 small files (200 directories of
+// 100 files of 1–4 KiB) and copies the same tree with `cp -r` in the same
+// run, reporting the ratio of their times, against cp alone and against cp
+// followed by sync (Import's commits are durable; cp's are not until then). "mem" keeps chunks in memory
+// (the cost of walking, hashing and committing); "store" writes them into
+// a real chunks.Store (what `latus import` does).
+func BenchmarkImport(b *testing.B) {
+	src := b.TempDir()
+	const dirs, perDir = 200, 100
+	buf := make([]byte, 4096)
+	for d := range dirs {
+		dir := filepath.Join(src, fmt.Sprintf("d%03d", d))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for f := range perDir {
+			n := d*perDir + f
+			for i := range buf {
+				buf[i] = byte(n*31 + i*7)
+			}
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.txt", f)), buf[:1024+n%3072], 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	// cpTime copies the tree with cp -r and then syncs, as Import's
+	// commits are synced; it returns both times.
+	cpTime := func(b *testing.B) (cp, cpSync time.Duration) {
+		dst := filepath.Join(b.TempDir(), "copy")
+		exec.Command("sync").Run()
+		start := time.Now()
+		if out, err := exec.Command("cp", "-r", src, dst).CombinedOutput(); err != nil {
+			b.Fatalf("cp -r: %v: %s", err, out)
+		}
+		cp = time.Since(start)
+		exec.Command("sync").Run()
+		return cp, time.Since(start)
+	}
+	run := func(b *testing.B, putter func(b *testing.B) Putter) {
+		var imp, cp, cpSync time.Duration
+		for range b.N {
+			b.StopTimer()
+			c, cs := cpTime(b)
+			cp, cpSync = cp+c, cpSync+cs
+			db, err := Open(filepath.Join(b.TempDir(), "meta.db"), Options{Device: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := putter(b)
+			b.StartTimer()
+			start := time.Now()
+			if err := Import(context.Background(), src, db, p, nil); err != nil {
+				b.Fatal(err)
+			}
+			imp += time.Since(start)
+			b.StopTimer()
+			if s := db.Stats(); s.Files != dirs*perDir {
+				b.Fatalf("imported %+v", s)
+			}
+			db.Close()
+			if c, ok := p.(interface{ Close() error }); ok {
+				c.Close()
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(dirs*perDir*b.N)/imp.Seconds(), "files/s")
+		b.ReportMetric(cp.Seconds()/float64(b.N), "cp-s/op")
+		b.ReportMetric(cpSync.Seconds()/float64(b.N), "cp+sync-s/op")
+		b.ReportMetric(imp.Seconds()/cp.Seconds(), "x-cp-time")
+		b.ReportMetric(imp.Seconds()/cpSync.Seconds(), "x-cp+sync-time")
+	}
+	b.Run("mem", func(b *testing.B) {
+		run(b, func(*testing.B) Putter { return &MemPutter{} })
+	})
+	b.Run("store", func(b *testing.B) {
+		run(b, func(b *testing.B) Putter {
+			s, err := chunks.Open(chunks.Options{Dir: filepath.Join(b.TempDir(), "chunks"), Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+	})
+}
