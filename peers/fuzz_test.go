@@ -2,6 +2,7 @@ package peers
 
 import (
 	"bytes"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -27,8 +28,19 @@ func seedIndexPage(t testing.TB) []byte {
 	return b.Bytes()
 }
 
+func testIndexCodec(t testing.TB) *indexCodec {
+	c, err := newIndexCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
 func FuzzIndexPage(f *testing.F) {
+	c := testIndexCodec(f)
 	f.Add(seedIndexPage(f))
+	f.Add([]byte(`<index xmlns='urn:latus:0' next='9' codec='zstd'>` + base64.StdEncoding.EncodeToString(c.enc.EncodeAll(bytes.Repeat([]byte{0}, 1<<20), nil)) + `</index>`))
 	f.Add([]byte(`<index xmlns='urn:latus:0' next='5' more='true'></index>`))
 	f.Add([]byte(`<index xmlns='urn:latus:0' next='1'>AQ==</index>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -36,7 +48,7 @@ func FuzzIndexPage(f *testing.F) {
 		if err := unmarshalPayload(data, &p); err != nil {
 			return
 		}
-		vs, err := p.decode(0)
+		vs, err := p.decode(0, c.dec)
 		if err != nil {
 			return
 		}
@@ -51,7 +63,7 @@ func TestIndexPageRoundTrip(t *testing.T) {
 	if err := unmarshalPayload(seedIndexPage(t), &p); err != nil {
 		t.Fatal(err)
 	}
-	vs, err := p.decode(0)
+	vs, err := p.decode(0, testIndexCodec(t).dec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +80,7 @@ func TestIndexPageRoundTrip(t *testing.T) {
 			if err := unmarshalPayload([]byte(tc.xml), &p); err != nil {
 				return
 			}
-			if _, err := p.decode(0); err == nil {
+			if _, err := p.decode(0, testIndexCodec(t).dec); err == nil {
 				t.Fatal("accepted")
 			}
 		})

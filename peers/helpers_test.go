@@ -3,6 +3,8 @@ package peers
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -52,7 +54,7 @@ func newDevice(t testing.TB, srv *prosodytest.Server, user string, mod ...func(*
 		Config:   Config{JID: user + "@" + srv.Domain, Password: testPass, Server: srv.Addr, Insecure: true},
 		Identity: d.id, Meta: d.meta, Store: d.store,
 		OnMerged: func(meta.MergeResult) { d.merged.Add(1) },
-		Logger:   meta.TestLogger(t),
+		Logger:   testLogger(t),
 		tune:     fastTuning(),
 	}
 	for _, m := range mod {
@@ -135,4 +137,12 @@ func startServer(t testing.TB, users ...string) *prosodytest.Server {
 		srv.Register(t, u, testPass)
 	}
 	return srv
+}
+
+// testLogger logs at debug level when LATUS_TEST_DEBUG is set.
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("LATUS_TEST_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return meta.TestLogger(t)
 }

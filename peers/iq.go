@@ -92,7 +92,7 @@ func (s *Swarm) answerIndex(d *xml.Decoder, start *xml.StartElement) (xml.TokenR
 		s.log.Warn("sync: serving index", "err", err)
 		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
 	}
-	return indexPage{Next: next, More: more}.tokens(body), nil
+	return indexPage{Next: next, More: more, Codec: "zstd"}.tokens(body), nil
 }
 
 func (s *Swarm) answerNotify(d *xml.Decoder, start *xml.StartElement, from jid.JID) (xml.TokenReader, error) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/klauspost/compress/zstd"
 	"mellium.im/xmlstream"
 
 	"github.com/uberan/latus/chunks"
@@ -26,8 +27,10 @@ const (
 	// PieceSize is the largest slice of a chunk's stored bytes one in-band
 	// chunk IQ carries (≤ 171 KiB once base64-encoded).
 	PieceSize = 128 << 10
-	// indexBudget bounds the encoded versions of one index page.
+	// indexBudget bounds the (compressed) versions of one index page.
 	indexBudget = 128 << 10
+	// maxIndexRaw bounds the decompressed versions of one index page.
+	maxIndexRaw = 4 << 20
 	// maxIndexPage bounds the versions one index page may carry.
 	maxIndexPage = 4096
 	// maxHave bounds the chunk ids of one have IQ.
@@ -108,6 +111,7 @@ type indexPage struct {
 	XMLName xml.Name `xml:"urn:latus:0 index"`
 	Next    uint64   `xml:"next,attr"`
 	More    bool     `xml:"more,attr"`
+	Codec   string   `xml:"codec,attr,omitempty"` // "zstd" or "" (none)
 	Data    string   `xml:",chardata"`
 }
 
@@ -127,13 +131,22 @@ func encodeVersions(vs []meta.FileVersion) ([]byte, error) {
 
 // decode checks the page and returns its versions. It allocates at most
 // about the size of its input.
-func (p indexPage) decode(since uint64) ([]meta.FileVersion, error) {
+func (p indexPage) decode(since uint64, dec *zstd.Decoder) ([]meta.FileVersion, error) {
 	if len(p.Data) > 2*indexBudget+maxStored/4 {
 		return nil, fmt.Errorf("index page of %d bytes: %w", len(p.Data), ErrProtocol)
 	}
 	raw, err := base64.StdEncoding.DecodeString(p.Data)
 	if err != nil {
 		return nil, fmt.Errorf("index page: %v: %w", err, ErrProtocol)
+	}
+	switch p.Codec {
+	case "":
+	case "zstd":
+		if raw, err = decodeBounded(dec, raw, maxIndexRaw); err != nil {
+			return nil, fmt.Errorf("index page: %v: %w", err, ErrProtocol)
+		}
+	default:
+		return nil, fmt.Errorf("index page: codec %.20q: %w", p.Codec, ErrProtocol)
 	}
 	var vs []meta.FileVersion
 	for len(raw) > 0 {
@@ -161,9 +174,50 @@ func (p indexPage) decode(since uint64) ([]meta.FileVersion, error) {
 }
 
 func (p indexPage) tokens(body []byte) xml.TokenReader {
-	return element("index", []xml.Attr{
-		attr("next", strconv.FormatUint(p.Next, 10)), attr("more", strconv.FormatBool(p.More)),
-	}, []byte(base64.StdEncoding.EncodeToString(body)))
+	attrs := []xml.Attr{attr("next", strconv.FormatUint(p.Next, 10)), attr("more", strconv.FormatBool(p.More))}
+	if p.Codec != "" {
+		attrs = append(attrs, attr("codec", p.Codec))
+	}
+	return element("index", attrs, []byte(base64.StdEncoding.EncodeToString(body)))
+}
+
+// decodeBounded decompresses src with dec, which must have been made by
+// newIndexCodec: its memory limit refuses output over maxIndexRaw (a
+// small hostile frame can claim gigabytes).
+func decodeBounded(dec *zstd.Decoder, src []byte, limit int) ([]byte, error) {
+	out, err := dec.DecodeAll(src, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit {
+		return nil, fmt.Errorf("decompresses to %d bytes, over %d", len(out), limit)
+	}
+	return out, nil
+}
+
+// indexCodec compresses index pages: versions repeat paths, device ids and
+// vectors, and bytes through the XMPP server are expensive.
+type indexCodec struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+func newIndexCodec() (*indexCodec, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxIndexRaw))
+	if err != nil {
+		enc.Close()
+		return nil, err
+	}
+	return &indexCodec{enc: enc, dec: dec}, nil
+}
+
+func (c *indexCodec) close() {
+	c.enc.Close()
+	c.dec.Close()
 }
 
 // notifyQuery tells a device that this one's index reached Seq.

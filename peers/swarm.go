@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"mellium.im/xmpp"
@@ -74,6 +75,9 @@ type Swarm struct {
 
 	haves haveQueue
 	zstd  *zstd.Decoder
+	index *indexCodec
+
+	pageHint atomic.Int64 // versions in the last index page served
 }
 
 // Start listens on the data channel, logs in, announces this device, and
@@ -117,15 +121,21 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	if s.zstd, err = newZstdDecoder(); err != nil {
 		return nil, fmt.Errorf("start peers: %w", err)
 	}
+	if s.index, err = newIndexCodec(); err != nil {
+		s.zstd.Close()
+		return nil, fmt.Errorf("start peers: %w", err)
+	}
 
 	if err := s.listenData(); err != nil {
 		s.zstd.Close()
+		s.index.close()
 		return nil, err
 	}
 	sess, err := login(ctx, opts.Config, s.resource, s.tune.loginTimeout)
 	if err != nil {
 		s.data.close()
 		s.zstd.Close()
+		s.index.close()
 		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -151,6 +161,7 @@ func (s *Swarm) Close() error {
 	s.data.close()
 	s.wg.Wait()
 	s.zstd.Close()
+	s.index.close()
 	return nil
 }
 

@@ -13,20 +13,27 @@ import (
 // fit indexBudget (at least one, so that an oversized version still
 // travels), and whether more follow.
 func (s *Swarm) indexPage(since uint64) (body []byte, next uint64, more bool, err error) {
-	n := 1024
+	// Start near the size that fit last time: each retry reads the index again.
+	n := min(maxIndexPage, int(s.pageHint.Load())*5/4+16)
 	for {
 		vs, nx, err := s.opts.Meta.Since(since, n)
 		if err != nil {
 			return nil, since, false, err
 		}
-		body, err = encodeVersions(vs)
+		raw, err := encodeVersions(vs)
 		if err != nil {
 			return nil, since, false, err
 		}
+		if len(raw) > maxIndexRaw && n > 1 {
+			n = max(1, n/2)
+			continue
+		}
+		body = s.index.enc.EncodeAll(raw, nil)
 		if len(body) > indexBudget && n > 1 {
 			n = max(1, n*indexBudget/len(body)*9/10)
 			continue
 		}
+		s.pageHint.Store(int64(len(vs)))
 		return body, nx, nx < s.opts.Meta.IndexSeq(), nil
 	}
 }
@@ -64,7 +71,7 @@ func (s *Swarm) pull(p *peer) error {
 			var vs []meta.FileVersion
 			if err != nil {
 				err = fmt.Errorf("index since %d from %s: %w", since, p.device, err)
-			} else if vs, err = page.decode(since); err != nil {
+			} else if vs, err = page.decode(since, s.index.dec); err != nil {
 				err = fmt.Errorf("index from %s: %w", p.device, err)
 			}
 			select {
