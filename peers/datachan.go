@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"mellium.im/xmpp/stanza"
+
 	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/internal/identity"
 )
@@ -239,11 +241,21 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		p.mu.Unlock()
 		return dc, nil
 	}
-	if s.tune.noDataChannel || p.addr == "" || time.Now().Before(p.dialAfter) {
+	if s.tune.noDataChannel || time.Now().Before(p.dialAfter) {
 		p.mu.Unlock()
 		return nil, errNoDirect
 	}
+	addr := p.addr
 	p.mu.Unlock()
+	if addr == "" {
+		// Its presence did not say where it listens: ask it (dial IQ).
+		if err := s.askDial(ctx, p); err != nil {
+			p.mu.Lock()
+			p.dialAfter = time.Now().Add(s.tune.dialRetry)
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w: %w", errNoDirect, err)
+		}
+	}
 
 	p.dialMu.Lock()
 	defer p.dialMu.Unlock()
@@ -282,11 +294,28 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 	return dc, nil
 }
 
+func (s *Swarm) askDial(ctx context.Context, p *peer) error {
+	var d dialPayload
+	if err := s.sendIQ(ctx, p.jid, stanza.GetIQ, element("dial", nil, nil), &d); err != nil {
+		return fmt.Errorf("ask %s for its data channel address: %w", p.device, err)
+	}
+	if err := validAddr(d.Addr); err != nil {
+		return fmt.Errorf("data channel address of %s: %w", p.device, err)
+	}
+	p.mu.Lock()
+	p.addr = d.Addr
+	p.mu.Unlock()
+	return nil
+}
+
 func (s *Swarm) dialData(ctx context.Context, p *peer) (*tls.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	d := tls.Dialer{Config: s.clientTLS(p.fingerprint)}
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	p.mu.Lock()
+	addr := p.addr
+	p.mu.Unlock()
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ type peer struct {
 	device      string
 	jid         jid.JID
 	fingerprint string
-	addr        string // data channel address it announced
+	announced   string // data channel address in its presence
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -33,7 +33,8 @@ type peer struct {
 	failed atomic.Int64
 
 	dialMu    sync.Mutex // one data-channel dial at a time
-	mu        sync.Mutex // guards dc and dialAfter
+	mu        sync.Mutex // guards addr, dc and dialAfter
+	addr      string     // data channel address (announced, or asked with dial)
 	dc        *dataConn
 	dialAfter time.Time // no data-channel dial before this (after a failure)
 }
@@ -122,7 +123,7 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 		return false
 	}
 	if old := s.peers[lp.Device]; old != nil {
-		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.addr == lp.Addr {
+		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.announced == lp.Addr {
 			old.poke(old.pullCh)
 			return false
 		}
@@ -130,14 +131,14 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 	}
 	ctx, cancel := context.WithCancel(s.sessCtx)
 	p := &peer{
-		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, addr: lp.Addr,
+		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addr, addr: lp.Addr,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1),
 	}
 	s.peers[p.device] = p
 	s.byJID[from.String()] = p
-	s.seen[p.device] = DeviceStatus{Device: p.device, JID: from.String(), Online: true, DataAddr: p.addr}
-	s.log.Info("peer available", "peer", p.device, "jid", from, "addr", p.addr)
+	s.seen[p.device] = DeviceStatus{Device: p.device, JID: from.String(), Online: true, DataAddr: p.announced}
+	s.log.Info("peer available", "peer", p.device, "jid", from, "addr", p.announced)
 	s.wg.Add(1)
 	go s.runPeer(p)
 	return true

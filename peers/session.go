@@ -36,6 +36,7 @@ type tuning struct {
 	announceFingerprint string // announce this instead of the real fingerprint
 	corruptServe        bool   // flip a byte of every chunk served
 	noDataChannel       bool   // never dial the data channel (in-band only)
+	noAddrInPresence    bool   // leave addr out of presence (peers ask with dial)
 }
 
 func defaultTuning() tuning {
@@ -319,7 +320,11 @@ func (s *Swarm) presence() presencePayload {
 	if s.tune.announceFingerprint != "" {
 		fp = s.tune.announceFingerprint
 	}
-	return presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addr: s.dataAddr}
+	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addr: s.dataAddr}
+	if s.tune.noAddrInPresence {
+		p.Addr = ""
+	}
+	return p
 }
 
 // session returns the live session and a context that ends with it.

@@ -41,3 +41,19 @@ func TestCommitPropagates(t *testing.T) {
 		t.Logf("%s reached all devices in %v", p, time.Since(start))
 	}
 }
+
+func TestOtherAllowedAccount(t *testing.T) {
+	srv := startServer(t, "alice", "bob")
+	both := func(o *Options) { o.Config.Allow = []string{"alice@" + srv.Domain, "bob@" + srv.Domain} }
+	a := newDevice(t, srv, "alice", both)
+	b := newDevice(t, srv, "bob", both)
+	meet(t, a, b)
+	meta.TestWrite(t, b.meta, "from-bob", []byte("hi"), time.Now())
+	b.sw.Notify()
+	eventually(t, time.Second, "alice did not get bob's commit", func() bool {
+		_, err := a.meta.Lookup("from-bob")
+		return err == nil
+	})
+	b.sw.Close()
+	eventually(t, 5*time.Second, "alice still sees bob after he left", func() bool { return !a.online(b.id.Device) })
+}

@@ -24,10 +24,19 @@ var transports = []struct {
 
 func TestChunkTransfer(t *testing.T) {
 	srv := startServer(t, "alice")
-	for _, tc := range transports {
+	cases := []struct {
+		name       string
+		modA, modB func(*Options)
+		direct     bool
+	}{
+		{"DataChannel", func(*Options) {}, func(*Options) {}, true},
+		{"DataChannelAddressByDialIQ", func(*Options) {}, func(o *Options) { o.tune.noAddrInPresence = true }, true},
+		{"InBand", inBandOnly, func(*Options) {}, false},
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newDevice(t, srv, "alice", tc.mod)
-			b := newDevice(t, srv, "alice")
+			a := newDevice(t, srv, "alice", tc.modA)
+			b := newDevice(t, srv, "alice", tc.modB)
 			meet(t, a, b)
 			data := chunks.RandomBytes(7, chunks.MaxChunk)
 			id, err := b.store.Put(data)
@@ -54,7 +63,7 @@ func TestChunkTransfer(t *testing.T) {
 			p.mu.Lock()
 			direct := p.dc != nil
 			p.mu.Unlock()
-			if direct != (tc.name == "DataChannel") {
+			if direct != tc.direct {
 				t.Fatalf("data channel used: %v", direct)
 			}
 		})
