@@ -46,7 +46,7 @@ func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 	}
 	if payload.Name.Space == nsPing && payload.Name.Local == "ping" {
 		// XEP-0199: anyone may ping us, the server included.
-		return reply0(t, iq.Result(nil))
+		return sendReply(t, iq.Result(nil))
 	}
 	if payload.Name.Space != NS {
 		return nil
@@ -77,9 +77,9 @@ func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 			s.log.Warn("xmpp: bad latus IQ", "from", iq.From, "payload", payload.Name.Local, "err", err)
 			se = stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest}
 		}
-		return reply0(t, iq.Error(se))
+		return sendReply(t, iq.Error(se))
 	}
-	return reply0(t, iq.Result(reply))
+	return sendReply(t, iq.Result(reply))
 }
 
 func (s *Swarm) answerIndex(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {
@@ -169,7 +169,7 @@ func (s *Swarm) readStored(id chunks.ID) (chunks.Codec, []byte, error) {
 	return c, b, err
 }
 
-func reply0(t xmlstream.TokenReadEncoder, r xml.TokenReader) error {
+func sendReply(t xmlstream.TokenReadEncoder, r xml.TokenReader) error {
 	_, err := xmlstream.Copy(t, r)
 	return err
 }

@@ -3,7 +3,6 @@ package peers
 import (
 	"context"
 	"encoding/xml"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,4 +223,3 @@ func (s *Swarm) runPeer(p *peer) {
 	}
 }
 
-func shortJID(j jid.JID) string { return strings.TrimPrefix(j.Resourcepart(), "latus-") }
