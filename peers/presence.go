@@ -222,4 +222,3 @@ func (s *Swarm) runPeer(p *peer) {
 		}
 	}
 }
-
