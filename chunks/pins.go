@@ -88,3 +88,17 @@ func (s *Store) Unpin(id ID) error {
 	}
 	return nil
 }
+
+// Pins returns how many pins id has.
+func (s *Store) Pins(id ID) (uint32, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[id]; e != nil {
+		return e.pins, nil
+	}
+	return 0, nil
+}

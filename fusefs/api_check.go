@@ -1,0 +1,39 @@
+package fusefs
+
+import "github.com/hanwen/go-fuse/v2/fs"
+
+// The go-fuse interfaces each node type implements. Left out on purpose:
+// NodeLinker (hard links would make one content reachable by two paths,
+// which history cannot express: the kernel gets ENOTSUP), NodeMknoder
+// (device files and FIFOs do not sync), NodeCopyFileRanger and
+// NodeLseeker (the kernel's defaults are right for staged files).
+var (
+	_ = (fs.NodeGetattrer)((*node)(nil))
+	_ = (fs.NodeSetattrer)((*node)(nil))
+	_ = (fs.NodeGetxattrer)((*node)(nil))
+	_ = (fs.NodeSetxattrer)((*node)(nil))
+	_ = (fs.NodeListxattrer)((*node)(nil))
+	_ = (fs.NodeRemovexattrer)((*node)(nil))
+
+	_ = (fs.NodeLookuper)((*dirNode)(nil))
+	_ = (fs.NodeOpendirHandler)((*dirNode)(nil))
+	_ = (fs.NodeReaddirer)((*dirNode)(nil))
+	_ = (fs.NodeMkdirer)((*dirNode)(nil))
+	_ = (fs.NodeRmdirer)((*dirNode)(nil))
+	_ = (fs.NodeUnlinker)((*dirNode)(nil))
+	_ = (fs.NodeRenamer)((*dirNode)(nil))
+	_ = (fs.NodeCreater)((*dirNode)(nil))
+	_ = (fs.NodeSymlinker)((*dirNode)(nil))
+	_ = (fs.NodeStatfser)((*dirNode)(nil))
+
+	_ = (fs.NodeOpener)((*fileNode)(nil))
+	_ = (fs.NodeSetattrer)((*fileNode)(nil))
+
+	_ = (fs.NodeReadlinker)((*symlinkNode)(nil))
+
+	_ = (fs.FileReader)((*handle)(nil))
+	_ = (fs.FileWriter)((*handle)(nil))
+	_ = (fs.FileFlusher)((*handle)(nil))
+	_ = (fs.FileFsyncer)((*handle)(nil))
+	_ = (fs.FileReleaser)((*handle)(nil))
+)

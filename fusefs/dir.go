@@ -1,0 +1,198 @@
+package fusefs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/uberan/latus/meta"
+)
+
+// dirNode is a directory; the root is one too.
+type dirNode struct{ node }
+
+func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	p := n.child(name)
+	v, err := n.fsys.meta.Lookup(p)
+	if err != nil {
+		return nil, n.errno(p, err)
+	}
+	ch := n.GetChild(name)
+	if ch == nil || ch.StableAttr().Mode != kindBits(v.Kind) {
+		ch = n.newChild(ctx, v)
+	}
+	n.fsys.fillAttr(v, &out.Attr)
+	if st := n.fsys.stagedOf(ch); st != nil {
+		if size, err := st.size(); err == nil {
+			out.Size = uint64(size)
+		}
+	}
+	out.SetEntryTimeout(entryTimeout)
+	out.SetAttrTimeout(attrTimeout)
+	return ch, 0
+}
+
+// OpendirHandle lists the directory when it is opened and lets the kernel
+// cache the listing (FOPEN_CACHE_DIR); Invalidate drops it on remote change.
+func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	ds, errno := n.Readdir(ctx)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return ds, fuse.FOPEN_CACHE_DIR, 0
+}
+
+func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	p := n.path()
+	vs, err := n.fsys.meta.List(p)
+	if err != nil {
+		return nil, n.errno(p, err)
+	}
+	entries := make([]fuse.DirEntry, 0, len(vs))
+	for _, v := range vs {
+		entries = append(entries, fuse.DirEntry{Name: baseName(v.Path), Mode: kindBits(v.Kind)})
+	}
+	return fs.NewListDirStream(entries), 0
+}
+
+func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	p := n.child(name)
+	v := meta.FileVersion{Kind: meta.KindDir, Mode: mode & 0o7777, MTime: time.Now()}
+	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
+	if err != nil {
+		return nil, n.errno(p, err)
+	}
+	n.fsys.fillAttr(vs[0], &out.Attr)
+	return n.newChild(ctx, vs[0]), 0
+}
+
+func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	p := n.child(name)
+	v, err := n.fsys.meta.Lookup(p)
+	if err != nil {
+		return n.errno(p, err)
+	}
+	if v.Kind != meta.KindDir {
+		return syscall.ENOTDIR
+	}
+	_, err = n.fsys.commit(meta.Change{Kind: meta.Deleted, Path: p})
+	return n.errno(p, err)
+}
+
+func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	p := n.child(name)
+	v, err := n.fsys.meta.Lookup(p)
+	if err != nil {
+		return n.errno(p, err)
+	}
+	if v.Kind == meta.KindDir {
+		return syscall.EISDIR
+	}
+	if _, err := n.fsys.commit(meta.Change{Kind: meta.Deleted, Path: p}); err != nil {
+		return n.errno(p, err)
+	}
+	if ch := n.GetChild(name); ch != nil {
+		n.fsys.unlinked(ch)
+	}
+	return 0
+}
+
+func (n *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	from := n.child(name)
+	to := newParent.EmbeddedInode().Path(n.Root())
+	to = joinPath(to, newName)
+	if flags&fs.RENAME_EXCHANGE != 0 {
+		return syscall.ENOTSUP
+	}
+	if flags&renameNoReplace != 0 {
+		if _, err := n.fsys.meta.Lookup(to); err == nil {
+			return syscall.EEXIST
+		}
+	}
+	if from == to {
+		return 0
+	}
+	// The replaced target, if open for writing, must not come back when
+	// its handle closes.
+	target := newParent.EmbeddedInode().GetChild(newName)
+	if _, err := n.fsys.commit(meta.Change{Kind: meta.Renamed, From: from, Path: to}); err != nil {
+		return n.errno(from, err)
+	}
+	if target != nil {
+		n.fsys.unlinked(target)
+	}
+	return 0
+}
+
+func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	p := n.child(name)
+	v := meta.FileVersion{Kind: meta.KindFile, Mode: mode & 0o7777, MTime: time.Now()}
+	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
+	if err != nil {
+		return nil, nil, 0, n.errno(p, err)
+	}
+	ch := n.newChild(ctx, vs[0])
+	st, err := n.fsys.stage(ch, p, true)
+	if err != nil {
+		return nil, nil, 0, n.errno(p, err)
+	}
+	n.fsys.fillAttr(vs[0], &out.Attr)
+	out.SetEntryTimeout(entryTimeout)
+	out.SetAttrTimeout(attrTimeout)
+	return ch, &handle{fsys: n.fsys, ino: ch, st: st, write: true}, 0, 0
+}
+
+func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	p := n.child(name)
+	v := meta.FileVersion{Kind: meta.KindSymlink, Mode: 0o777, Size: int64(len(target)), Target: target, MTime: time.Now()}
+	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
+	if err != nil {
+		return nil, n.errno(p, err)
+	}
+	n.fsys.fillAttr(vs[0], &out.Attr)
+	return n.newChild(ctx, vs[0]), 0
+}
+
+// Statfs reports the chunk cache: its cap as the size, its use as used.
+// With no cap it reports the staging directory's filesystem.
+func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(n.fsys.staging, &st); err != nil {
+		return fs.ToErrno(err)
+	}
+	out.FromStatfsT(&st)
+	u := n.fsys.store.Usage()
+	if u.Capacity > 0 {
+		const bs = 4096
+		out.Bsize = bs
+		out.Frsize = bs
+		out.Blocks = uint64(u.Capacity) / bs
+		free := max(u.Capacity-u.Used, 0)
+		out.Bfree = uint64(free) / bs
+		out.Bavail = out.Bfree
+	}
+	out.NameLen = 255
+	return 0
+}
+
+func baseName(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// renameNoReplace is renameat2's RENAME_NOREPLACE (go-fuse names only
+// RENAME_EXCHANGE).
+const renameNoReplace = 0x1

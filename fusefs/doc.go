@@ -1,0 +1,30 @@
+// Package fusefs serves Latus's history store and chunk store as a FUSE
+// filesystem with go-fuse's node API.
+//
+// # Paths and attributes
+//
+// A node knows nothing but its place in the go-fuse inode tree: its path
+// is derived with Inode.Path, so a rename is a meta commit plus the tree
+// move go-fuse does anyway. Attributes come from meta.Lookup; a file open
+// for writing reports its staging file's size.
+//
+// # Reads and writes
+//
+// Reads map (offset, length) to the chunk refs they touch (offsets.go) and
+// read only those, through chunks.Fetcher, which fetches a missing chunk on
+// first access. Opening for write materializes the file into a staging file
+// (nothing is read with O_TRUNC); flush, fsync and the last release chunk it
+// with FastCDC, store the chunks and commit a new version, so every close
+// that changed something is one history entry.
+//
+// # Kernel caching and invalidation
+//
+// Entries and attributes are cached by the kernel for a few seconds and file
+// pages are kept across opens (FOPEN_KEEP_CACHE) while a file's content hash
+// is the one the kernel last saw. When a remote change lands, Invalidate
+// tells the kernel with NotifyEntry and NotifyContent. go-fuse documents
+// that a notification sent from inside a FUSE request handler, or while
+// holding a lock a handler needs, can deadlock the kernel: Invalidate must
+// be called from the goroutine that applies a merge, never from a handler,
+// and it takes no lock of this package while notifying.
+package fusefs

@@ -1,0 +1,210 @@
+package fusefs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
+)
+
+// Kernel cache timeouts: long enough to spare lookups in a busy tree,
+// short enough that a missed invalidation heals on its own.
+const (
+	entryTimeout = 2 * time.Second
+	attrTimeout  = 2 * time.Second
+)
+
+// Options configure an FS.
+type Options struct {
+	Meta       *meta.DB
+	Store      *chunks.Store
+	Fetcher    *chunks.Fetcher
+	StagingDir string                   // <state>/staging
+	OnCommit   func([]meta.FileVersion) // after each local commit; must not block
+	Logger     *slog.Logger
+}
+
+// MountOptions configure the kernel mount.
+type MountOptions struct {
+	AllowOther bool // allow_other + default_permissions
+	Debug      bool
+	FsName     string
+}
+
+// FS is the Latus filesystem.
+type FS struct {
+	meta     *meta.DB
+	store    *chunks.Store
+	fetcher  *chunks.Fetcher
+	staging  string
+	onCommit func([]meta.FileVersion)
+	log      *slog.Logger
+	root     *dirNode
+	uid, gid uint32
+
+	mu     sync.Mutex                // guards staged
+	staged map[*fs.Inode]*stagedFile // files open for writing, by inode
+}
+
+// New checks opts and prepares the staging directory. Staging files left
+// by a crash are removed: their content was never committed, and a file
+// whose close returned is already in the stores.
+func New(opts Options) (*FS, error) {
+	if opts.Meta == nil || opts.Store == nil || opts.Fetcher == nil {
+		return nil, errors.New("fusefs: Meta, Store and Fetcher are required")
+	}
+	if opts.StagingDir == "" {
+		return nil, errors.New("fusefs: no staging directory")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.RemoveAll(opts.StagingDir); err != nil {
+		return nil, fmt.Errorf("fusefs: clean staging dir: %w", err)
+	}
+	if err := os.MkdirAll(opts.StagingDir, 0o700); err != nil {
+		return nil, fmt.Errorf("fusefs: staging dir: %w", err)
+	}
+	f := &FS{
+		meta:     opts.Meta,
+		store:    opts.Store,
+		fetcher:  opts.Fetcher,
+		staging:  opts.StagingDir,
+		onCommit: opts.OnCommit,
+		log:      opts.Logger,
+		uid:      uint32(os.Getuid()),
+		gid:      uint32(os.Getgid()),
+		staged:   make(map[*fs.Inode]*stagedFile),
+	}
+	f.root = &dirNode{node{fsys: f}}
+	return f, nil
+}
+
+// Mount mounts the filesystem on dir and returns once it is live.
+func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
+	et, at := entryTimeout, attrTimeout
+	neg := time.Duration(0) // a file another device creates must show at once
+	opts := &fs.Options{
+		EntryTimeout:    &et,
+		AttrTimeout:     &at,
+		NegativeTimeout: &neg,
+		UID:             f.uid,
+		GID:             f.gid,
+		MountOptions: fuse.MountOptions{
+			MaxWrite:   1 << 20,
+			FsName:     mo.FsName,
+			Name:       "latus",
+			Debug:      mo.Debug,
+			AllowOther: mo.AllowOther,
+		},
+	}
+	if opts.FsName == "" {
+		opts.FsName = "latus"
+	}
+	if mo.AllowOther {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
+	}
+	srv, err := fs.Mount(dir, f.root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	raiseReadAhead(dir, f.log)
+	return srv, nil
+}
+
+// raiseReadAhead lets the kernel read ahead 16 MiB on sequential reads
+// instead of the 128 KiB default for FUSE. Best effort: it needs root.
+func raiseReadAhead(dir string, log *slog.Logger) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return
+	}
+	bdi := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unixMajor(st.Dev), unixMinor(st.Dev))
+	if err := os.WriteFile(bdi, []byte("16384"), 0o644); err != nil {
+		log.Debug("could not raise read-ahead", "file", bdi, "err", err)
+	}
+}
+
+func unixMajor(dev uint64) uint64 { return (dev >> 8) & 0xfff }
+func unixMinor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
+
+// Flush commits every file open for writing (before unmount or exit).
+func (f *FS) Flush() error {
+	f.mu.Lock()
+	var all []*stagedFile
+	for _, st := range f.staged {
+		all = append(all, st)
+	}
+	f.mu.Unlock()
+	var errs []error
+	for _, st := range all {
+		if err := f.commitStaged(st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Invalidate drops the kernel's cached entries and pages of the paths a
+// remote merge changed. Call it from the merging goroutine, never from a
+// FUSE handler (see the package documentation).
+func (f *FS) Invalidate(vs []meta.FileVersion) {
+	for _, v := range vs {
+		for _, p := range []string{v.Path, v.From} {
+			if p == "" {
+				continue
+			}
+			parent, child := f.findInode(p)
+			if parent != nil {
+				parent.NotifyEntry(path.Base(p))
+			}
+			if child != nil {
+				child.NotifyContent(0, 0)
+			}
+		}
+	}
+}
+
+// findInode walks the kernel-known inode tree to p, returning the parent
+// and the node itself where the kernel knows them.
+func (f *FS) findInode(p string) (parent, child *fs.Inode) {
+	cur := f.root.EmbeddedInode()
+	parts := strings.Split(p, "/")
+	for i, name := range parts {
+		next := cur.GetChild(name)
+		if i == len(parts)-1 {
+			return cur, next
+		}
+		if next == nil {
+			return nil, nil
+		}
+		cur = next
+	}
+	return nil, nil
+}
+
+func (f *FS) committed(vs []meta.FileVersion) {
+	if f.onCommit != nil && len(vs) > 0 {
+		f.onCommit(vs)
+	}
+}
+
+// commit records changes and tells the caller's hook.
+func (f *FS) commit(changes ...meta.Change) ([]meta.FileVersion, error) {
+	vs, err := f.meta.Commit(changes)
+	if err != nil {
+		return nil, err
+	}
+	f.committed(vs)
+	return vs, nil
+}
