@@ -23,7 +23,7 @@ const alpn = "latus/0"
 
 const (
 	handshakeTimeout = 10 * time.Second
-	serveParallel    = 8 // chunk reads in flight per incoming connection
+	serveParallel    = 4 // chunk reads in flight per incoming connection
 )
 
 // dataServer is the TLS listener of the data channel and its connections.

@@ -44,7 +44,8 @@
 // BLAKE3 hash before handing them to the chunk store: a device that serves
 // anything else is reported with chunks.ErrCorrupt and the fetcher asks
 // another. When the data channel cannot be reached, the chunk travels
-// in-band as chunk IQs through the XMPP server, much slower.
+// in-band as chunk IQs through the XMPP server, much slower (Prosody's
+// network_settings read_size and min_wait matter there: see DESIGN.md).
 //
 // # Trust
 //
