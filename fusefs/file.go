@@ -74,6 +74,11 @@ func (n *fileNode) truncate(fh fs.FileHandle, size int64) error {
 	if h, ok := fh.(*handle); ok && h.st != nil {
 		return h.st.truncate(size)
 	}
+	// open(O_TRUNC) arrives as a truncate without a handle right after the
+	// open: the open handle's close commits, so do not commit twice.
+	if st := n.fsys.stagedOf(ino); st != nil {
+		return st.truncate(size)
+	}
 	st, err := n.fsys.stage(ino, n.path(), size == 0)
 	if err != nil {
 		return err

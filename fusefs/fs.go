@@ -106,6 +106,9 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 			Name:       "latus",
 			Debug:      mo.Debug,
 			AllowOther: mo.AllowOther,
+			// go-fuse's own messages (e.g. a splice falling back to a
+			// copy) are debug detail for us.
+			Logger: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
 		},
 	}
 	if opts.FsName == "" {
