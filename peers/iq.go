@@ -119,12 +119,35 @@ func (s *Swarm) answerHave(d *xml.Decoder, start *xml.StartElement, from jid.JID
 	if p == nil {
 		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.UnexpectedRequest}
 	}
-	for _, id := range ids {
-		if err := s.opts.Store.MarkHeld(id, p.device); err != nil && !errors.Is(err, chunks.ErrNotFound) {
-			s.log.Debug("have: mark held", "chunk", id.Short(), "peer", p.device, "err", err)
-		}
+	// Each MarkHeld is a synced store commit: not on the session's read loop.
+	select {
+	case s.held <- heldBatch{device: p.device, ids: ids}:
+	default:
+		s.log.Warn("have: too many pending; dropped (held copies are only a hint for eviction)", "peer", p.device, "chunks", len(ids))
 	}
 	return nil, nil
+}
+
+type heldBatch struct {
+	device string
+	ids    []chunks.ID
+}
+
+// markHeld records what peers said they hold, until Close.
+func (s *Swarm) markHeld() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case b := <-s.held:
+			for _, id := range b.ids {
+				if err := s.opts.Store.MarkHeld(id, b.device); err != nil && !errors.Is(err, chunks.ErrNotFound) {
+					s.log.Debug("have: mark held", "chunk", id.Short(), "peer", b.device, "err", err)
+				}
+			}
+		}
+	}
 }
 
 func (s *Swarm) answerDial(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {

@@ -74,6 +74,7 @@ type Swarm struct {
 	closed  bool
 
 	haves haveQueue
+	held  chan heldBatch // have IQs received, for markHeld
 	zstd  *zstd.Decoder
 	index *indexCodec
 
@@ -98,6 +99,7 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	s := &Swarm{
 		opts: opts, log: log.With("device", opts.Identity.Device), id: opts.Identity,
 		tune: defaultTuning(), bare: j.Bare(), resource: "latus-" + opts.Identity.Device,
+		held:  make(chan heldBatch, 64),
 		allow: map[string]bool{}, peers: map[string]*peer{}, byJID: map[string]*peer{}, seen: map[string]DeviceStatus{},
 	}
 	if opts.tune != nil {
@@ -140,10 +142,11 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddr)
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.run(sess)
 	go s.serveData()
 	go s.sendHaves()
+	go s.markHeld()
 	return s, nil
 }
 
