@@ -82,8 +82,9 @@ type Swarm struct {
 }
 
 // Start listens on the data channel, logs in, announces this device, and
-// returns once logged in. From then on it reconnects on its own until
-// Close.
+// returns once logged in; ctx bounds that first login only. A first login
+// that fails is returned (ErrAuth, ErrUnreachable, ErrUntrustedServer);
+// after it, the swarm reconnects on its own until Close.
 func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	if opts.Identity == nil || opts.Meta == nil || opts.Store == nil {
 		return nil, fmt.Errorf("start peers: identity, meta and store are required: %w", ErrConfig)
