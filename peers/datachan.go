@@ -150,12 +150,13 @@ func (s *Swarm) serveData() {
 			defer conns.Done()
 			defer s.data.untrack(c)
 			defer c.Close()
-			s.serveDataConn(tls.Server(c, cfg))
+			bc := &batchConn{Conn: c}
+			s.serveDataConn(tls.Server(bc, cfg), bc)
 		}()
 	}
 }
 
-func (s *Swarm) serveDataConn(c *tls.Conn) {
+func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 	hctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
 	err := c.HandshakeContext(hctx)
 	cancel()
@@ -166,6 +167,7 @@ func (s *Swarm) serveDataConn(c *tls.Conn) {
 	if tc, ok := c.NetConn().(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	bc.batch(256 << 10)
 	var wmu sync.Mutex // guards bw: responses are written whole, one at a time
 	bw := bufio.NewWriterSize(c, 64<<10)
 	sem := make(chan struct{}, serveParallel)
@@ -203,7 +205,11 @@ func (s *Swarm) serveDataConn(c *tls.Conn) {
 			if h.status == statusOK {
 				bw.Write(stored)
 			}
-			if err := bw.Flush(); err != nil {
+			err = bw.Flush()
+			if err == nil {
+				err = bc.flush()
+			}
+			if err != nil {
 				c.Close() // the read loop sees it and ends
 			}
 		}()
@@ -411,4 +417,38 @@ func (dc *dataConn) get(ctx context.Context, id chunks.ID) (chunks.Codec, []byte
 		dc.mu.Unlock()
 		return 0, nil, ctx.Err()
 	}
+}
+
+// batchConn sits under a TLS server connection and, once batching, gathers
+// TLS records into large writes: a chunk leaves in a few syscalls instead
+// of one per 16 KiB record. flush sends what is gathered.
+type batchConn struct {
+	net.Conn
+	mu sync.Mutex // guards bw: tls.Conn writes from its reader too (alerts, key updates)
+	bw *bufio.Writer
+}
+
+// batch starts gathering writes; until then (the handshake) they go out at once.
+func (c *batchConn) batch(size int) {
+	c.mu.Lock()
+	c.bw = bufio.NewWriterSize(c.Conn, size)
+	c.mu.Unlock()
+}
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bw == nil {
+		return c.Conn.Write(p)
+	}
+	return c.bw.Write(p)
+}
+
+func (c *batchConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bw == nil {
+		return nil
+	}
+	return c.bw.Flush()
 }
