@@ -170,6 +170,7 @@ func (f *FS) Invalidate(vs []meta.FileVersion) {
 			parent, child := f.findInode(p)
 			if parent != nil {
 				parent.NotifyEntry(path.Base(p))
+				parent.NotifyContent(0, 0) // the cached listing (FOPEN_CACHE_DIR)
 			}
 			if child != nil {
 				child.NotifyContent(0, 0)

@@ -16,6 +16,7 @@ type handle struct {
 	ino   *fs.Inode
 	st    *stagedFile // nil for a read-only snapshot
 	write bool
+	wrote bool // this handle wrote since it was opened or last flushed
 	refs  []chunks.Ref
 	size  int64
 }
@@ -65,6 +66,7 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	n, err := h.st.f.WriteAt(data, off)
 	if n > 0 {
 		h.st.dirty = true
+		h.wrote = true
 	}
 	if err != nil {
 		return uint32(n), toErrno(h.fsys.log, h.path(), err)
@@ -72,15 +74,29 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	return uint32(n), 0
 }
 
+// Flush runs at every close(2) of a descriptor of this handle. It commits
+// only what this handle wrote: a shell's "> file" opens, dups and closes
+// the first descriptor before writing, and that close must not record an
+// empty version. The last release commits whatever is left.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if h.st == nil || !h.write {
+		return 0
+	}
+	h.st.mu.Lock()
+	wrote := h.wrote
+	h.wrote = false
+	h.st.mu.Unlock()
+	if !wrote {
 		return 0
 	}
 	return toErrno(h.fsys.log, h.path(), h.fsys.commitStaged(h.st))
 }
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return h.Flush(ctx)
+	if h.st == nil || !h.write {
+		return 0
+	}
+	return toErrno(h.fsys.log, h.path(), h.fsys.commitStaged(h.st))
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/uberan/latus/internal/identity"
+	"github.com/uberan/latus/meta"
+)
+
+func newImportCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import DIR",
+		Short: "Copy an existing folder into Latus (its files become the first versions)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImport(cmd.Context(), g, args[0], cmd.ErrOrStderr())
+		},
+	}
+}
+
+// importLine is one line of the daemon's streamed answer to /import.
+type importLine struct {
+	meta.ImportProgress
+	Done  bool   `json:"done,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+func runImport(ctx context.Context, g *globalOptions, dir string, errOut io.Writer) error {
+	stateDir, err := g.stateDir()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return fmt.Errorf("import %s: not a directory", dir)
+	}
+	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(errOut), progressbar.OptionShowBytes(true),
+		progressbar.OptionSetDescription("importing"), progressbar.OptionThrottle(100_000_000), progressbar.OptionClearOnFinish())
+	progress := func(p meta.ImportProgress) {
+		if p.TotalBytes > 0 {
+			bar.ChangeMax64(p.TotalBytes)
+		}
+		bar.Set64(p.Bytes)
+		bar.Describe(fmt.Sprintf("importing %d/%d files", p.Files, p.TotalFiles))
+	}
+	info, err := runningDaemon(stateDir)
+	if err != nil {
+		return err
+	}
+	if info != nil {
+		err = importThroughDaemon(ctx, stateDir, abs, progress)
+	} else {
+		err = importOffline(ctx, stateDir, abs, progress)
+	}
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("import %s: %w", dir, err)
+	}
+	fmt.Fprintf(errOut, "imported %s\n", dir)
+	return nil
+}
+
+func importThroughDaemon(ctx context.Context, stateDir, dir string, progress func(meta.ImportProgress)) error {
+	resp, err := dialControl(stateDir).call(ctx, "POST", "/import", url.Values{"dir": {dir}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var l importLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return fmt.Errorf("daemon answer: %w", err)
+		}
+		if l.Done {
+			if l.Error != "" {
+				return errors.New(l.Error)
+			}
+			return nil
+		}
+		progress(l.ImportProgress)
+	}
+	return fmt.Errorf("the daemon stopped answering: %v", sc.Err())
+}
+
+func importOffline(ctx context.Context, stateDir, dir string, progress func(meta.ImportProgress)) error {
+	if err := prepareStateDir(stateDir); err != nil {
+		return err
+	}
+	lock, err := acquireLock(stateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	id, err := identity.LoadOrCreate(filepath.Join(stateDir, "identity"))
+	if err != nil {
+		return err
+	}
+	db, err := meta.Open(filepath.Join(stateDir, "meta.db"), meta.Options{Device: id.Device})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store, err := openOfflineStore(stateDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return meta.Import(ctx, dir, db, store, progress)
+}
+
+// serveImport runs an import in the daemon, streaming progress lines.
+func (d *daemon) serveImport(ctx context.Context, w http.ResponseWriter, dir string) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	err := meta.Import(ctx, dir, d.db, d.store, func(p meta.ImportProgress) {
+		enc.Encode(importLine{ImportProgress: p})
+		if flusher != nil {
+			flusher.Flush()
+		}
+	})
+	// Show the new entries at once, whatever the kernel cached.
+	if ents, rerr := os.ReadDir(dir); rerr == nil {
+		var vs []meta.FileVersion
+		for _, e := range ents {
+			vs = append(vs, meta.FileVersion{Path: e.Name()})
+		}
+		d.fsys.Invalidate(vs)
+	}
+	if s := d.swarm.Load(); s != nil {
+		s.Notify()
+	}
+	l := importLine{Done: true}
+	if err != nil {
+		l.Error = err.Error()
+	}
+	enc.Encode(l)
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the running daemon: mount, files, cache use, devices",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStatus(cmd.Context(), g, cmd.OutOrStdout())
+		},
+	}
+}
+
+func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
+	stateDir, err := g.stateDir()
+	if err != nil {
+		return err
+	}
+	info, err := runningDaemon(stateDir)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\"", stateDir)
+	}
+	var r statusReport
+	if err := dialControl(stateDir).do(ctx, "GET", "/status", nil, &r); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "mount point:  %s\n", r.Mountpoint)
+	fmt.Fprintf(out, "daemon:       pid %d, up %s\n", r.PID, time.Since(r.StartedAt).Round(time.Second))
+	fmt.Fprintf(out, "state dir:    %s\n", r.StateDir)
+	fmt.Fprintf(out, "device:       %s\n", r.Device)
+	fmt.Fprintf(out, "files:        %d files, %d folders, %s, %d versions kept\n", r.Files, r.Dirs, humanBytes(r.Bytes), r.Versions)
+	capText := "no cap"
+	if r.CacheCap > 0 {
+		capText = humanBytes(r.CacheCap) + fmt.Sprintf(" (%.0f%%)", 100*float64(r.CacheUsed)/float64(r.CacheCap))
+	}
+	fmt.Fprintf(out, "cache:        %s of %s in %d chunks; %d only on this device, %d pinned\n", humanBytes(r.CacheUsed), capText, r.Chunks, r.LocalOnly, r.Pinned)
+	if r.XMPP == "" {
+		fmt.Fprintf(out, "sync:         local only (no XMPP account; see \"latus init\")\n")
+		return nil
+	}
+	fmt.Fprintf(out, "sync:         %s\n", r.XMPP)
+	for _, dev := range r.Devices {
+		state := "offline"
+		if dev.Online {
+			state = "online"
+		}
+		fmt.Fprintf(out, "  device %s  %-7s  %s\n", dev.Device, state, dev.JID)
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/uberan/latus/meta"
+)
+
+// The daemon answers `latus status`, `log`, `restore` and `import` on a
+// unix socket in the state dir (HTTP, JSON), and serves Prometheus metrics
+// at /metrics there.
+const socketName = "latus.sock"
+
+// statusReport is what /status returns.
+type statusReport struct {
+	PID           int            `json:"pid"`
+	Mountpoint    string         `json:"mountpoint"`
+	StateDir      string         `json:"state_dir"`
+	Device        string         `json:"device"`
+	Files         int            `json:"files"`
+	Dirs          int            `json:"dirs"`
+	Bytes         int64          `json:"bytes"`
+	Versions      int            `json:"versions"`
+	CacheUsed     int64          `json:"cache_used"`
+	CacheCap      int64          `json:"cache_cap"`
+	Chunks        int            `json:"chunks"`
+	LocalOnly     int            `json:"local_only_chunks"`
+	Pinned        int            `json:"pinned_chunks"`
+	XMPP          string         `json:"xmpp,omitempty"`
+	Devices       []deviceReport `json:"devices,omitempty"`
+	StartedAt     time.Time      `json:"started_at"`
+	CommitsServed int64          `json:"commits"`
+}
+
+type deviceReport struct {
+	Device string `json:"device"`
+	JID    string `json:"jid"`
+	Online bool   `json:"online"`
+}
+
+// versionReport is one line of `latus log`.
+type versionReport struct {
+	N       int       `json:"n"`
+	Time    time.Time `json:"time"`
+	Device  string    `json:"device"`
+	Change  string    `json:"change"`
+	Size    int64     `json:"size"`
+	Kind    string    `json:"kind"`
+	Deleted bool      `json:"deleted"`
+	From    string    `json:"from,omitempty"`
+}
+
+func versionReports(vs []meta.FileVersion) []versionReport {
+	out := make([]versionReport, len(vs))
+	for i, v := range vs {
+		out[i] = versionReport{N: i + 1, Time: v.MTime, Device: v.Origin, Change: v.Change.String(), Size: v.Size, Kind: v.Kind.String(), Deleted: v.Deleted, From: v.From}
+	}
+	return out
+}
+
+// serveControl listens on the socket until ctx ends.
+func serveControl(ctx context.Context, d *daemon, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+	sock := filepath.Join(d.stateDir, socketName)
+	os.Remove(sock) // we hold the state lock: any socket file is stale
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, d.status()) })
+	mux.HandleFunc("GET /log", func(w http.ResponseWriter, r *http.Request) {
+		vs, err := d.db.History(r.URL.Query().Get("path"))
+		if err == nil && len(vs) == 0 {
+			err = meta.ErrNotFound
+		}
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, versionReports(vs))
+	})
+	mux.HandleFunc("POST /restore", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("version"))
+		v, err := d.restore(r.URL.Query().Get("path"), n)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, versionReports([]meta.FileVersion{v})[0])
+	})
+	mux.HandleFunc("POST /import", func(w http.ResponseWriter, r *http.Request) {
+		d.serveImport(r.Context(), w, r.URL.Query().Get("dir"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("control socket", "err", err)
+		}
+	}()
+	return func() {
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutCtx)
+		<-done
+		os.Remove(sock)
+	}, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// Wire errors: an explicit code, not the text of a Go error alone.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func httpError(w http.ResponseWriter, err error) {
+	code, status := "error", http.StatusInternalServerError
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		code, status = "not_found", http.StatusNotFound
+	case errors.Is(err, meta.ErrInvalidPath):
+		code, status = "invalid_path", http.StatusBadRequest
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(apiError{Code: code, Message: err.Error()})
+}
+
+// controlClient talks to a running daemon.
+type controlClient struct {
+	http *http.Client
+}
+
+func dialControl(stateDir string) *controlClient {
+	sock := filepath.Join(stateDir, socketName)
+	return &controlClient{http: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}}
+}
+
+func (c *controlClient) do(ctx context.Context, method, path string, q url.Values, out any) error {
+	resp, err := c.call(ctx, method, path, q)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (c *controlClient) call(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://latus"+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("talk to the daemon: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var ae apiError
+		b, _ := io.ReadAll(resp.Body)
+		if json.Unmarshal(b, &ae) == nil && ae.Message != "" {
+			if ae.Code == "not_found" {
+				return nil, fmt.Errorf("%s: %w", ae.Message, meta.ErrNotFound)
+			}
+			return nil, errors.New(ae.Message)
+		}
+		return nil, fmt.Errorf("daemon answered %s", resp.Status)
+	}
+	return resp, nil
+}

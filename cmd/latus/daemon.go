@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/fusefs"
+	"github.com/uberan/latus/internal/identity"
+	"github.com/uberan/latus/meta"
+	"github.com/uberan/latus/peers"
+)
+
+// daemon is a running mount: the stores, the filesystem, and, with an XMPP
+// account, the swarm of this person's other devices.
+type daemon struct {
+	stateDir   string
+	mountpoint string
+	log        *slog.Logger
+	id         *identity.Identity
+	db         *meta.DB
+	store      *chunks.Store
+	fetcher    *chunks.Fetcher
+	fsys       *fusefs.FS
+	srv        *fuse.Server
+	swarm      atomic.Pointer[peers.Swarm]
+	xmpp       string
+	started    time.Time
+	commits    atomic.Int64
+}
+
+// defaultCacheSize is 10 % of the state dir's filesystem, at least 1 GiB.
+func defaultCacheSize(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 1 << 30
+	}
+	return max(int64(st.Blocks)*int64(st.Bsize)/10, 1<<30)
+}
+
+// startDaemon opens everything and mounts. On error everything opened so
+// far is closed again.
+func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile string, log *slog.Logger) (d *daemon, err error) {
+	cfg, err := loadConfig(configFile)
+	if err != nil {
+		return nil, err
+	}
+	d = &daemon{stateDir: stateDir, mountpoint: o.mountpoint, log: log, started: time.Now()}
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+	if d.id, err = identity.LoadOrCreate(filepath.Join(stateDir, "identity")); err != nil {
+		return nil, err
+	}
+	if d.db, err = meta.Open(filepath.Join(stateDir, "meta.db"), meta.Options{Device: d.id.Device, Logger: log.With("pkg", "meta")}); err != nil {
+		return nil, err
+	}
+	closers = append(closers, d.db.Close)
+	capacity := o.cacheSize
+	if capacity == 0 {
+		capacity = defaultCacheSize(stateDir)
+	}
+	if d.store, err = chunks.Open(chunks.Options{Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks")}); err != nil {
+		return nil, err
+	}
+	closers = append(closers, d.store.Close)
+	d.fetcher = chunks.NewFetcher(d.store, chunks.FetcherOptions{
+		Sources: func() []chunks.Source {
+			if s := d.swarm.Load(); s != nil {
+				return s.Sources()
+			}
+			return nil
+		},
+		Logger: log.With("pkg", "fetcher"),
+	})
+	closers = append(closers, d.fetcher.Close)
+	d.fsys, err = fusefs.New(fusefs.Options{
+		Meta: d.db, Store: d.store, Fetcher: d.fetcher,
+		StagingDir: filepath.Join(stateDir, "staging"),
+		OnCommit: func(vs []meta.FileVersion) {
+			d.commits.Add(int64(len(vs)))
+			if s := d.swarm.Load(); s != nil {
+				s.Notify()
+			}
+		},
+		Logger: log.With("pkg", "fusefs"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.XMPP.Enabled() {
+		if err := d.startPeers(ctx, cfg); err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() error { return d.swarm.Load().Close() })
+	}
+	d.srv, err = d.fsys.Mount(o.mountpoint, fusefs.MountOptions{AllowOther: o.allowOther, Debug: o.debug, FsName: "latus:" + stateDir})
+	if err != nil {
+		return nil, mountError(o.mountpoint, err)
+	}
+	return d, nil
+}
+
+func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
+	pc, err := cfg.XMPP.PeersConfig()
+	if err != nil {
+		return err
+	}
+	s, err := peers.Start(ctx, peers.Options{
+		Config: pc, Identity: d.id, Meta: d.db, Store: d.store,
+		// Runs on the merging goroutine, never inside a FUSE handler:
+		// the safe place for kernel notifications.
+		OnMerged: func(res meta.MergeResult) { d.fsys.Invalidate(res.Applied) },
+		Logger:   d.log.With("pkg", "peers"),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to XMPP as %s: %w", pc.JID, err)
+	}
+	d.swarm.Store(s)
+	d.xmpp = pc.JID
+	return nil
+}
+
+func mountError(mp string, err error) error {
+	if _, serr := os.Stat("/dev/fuse"); serr != nil {
+		return fmt.Errorf("mount %s: /dev/fuse is missing: install fuse3 (apt-get install fuse3) or load the fuse module (modprobe fuse)", mp)
+	}
+	return fmt.Errorf("mount %s: %w", mp, err)
+}
+
+// serve runs until the kernel unmounts (fusermount -u) or ctx ends, then
+// flushes and closes everything.
+func (d *daemon) serve(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		d.srv.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		d.log.Info("signal: flushing and unmounting")
+		if err := d.fsys.Flush(); err != nil {
+			d.log.Error("flush before unmount", "err", err)
+		}
+		if err := d.srv.Unmount(); err != nil {
+			d.log.Warn("unmount busy; detaching lazily", "err", err)
+			exec.Command("fusermount3", "-u", "-z", d.mountpoint).Run()
+		}
+		<-done
+	}
+	return d.close()
+}
+
+func (d *daemon) close() error {
+	errs := []error{d.fsys.Flush()}
+	if s := d.swarm.Load(); s != nil {
+		errs = append(errs, s.Close())
+	}
+	errs = append(errs, d.fetcher.Close(), d.store.Close(), d.db.Close())
+	return errors.Join(errs...)
+}
+
+func (d *daemon) status() statusReport {
+	st := d.db.Stats()
+	u := d.store.Usage()
+	r := statusReport{
+		PID: os.Getpid(), Mountpoint: d.mountpoint, StateDir: d.stateDir, Device: d.id.Device,
+		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
+		CacheUsed: u.Used, CacheCap: u.Capacity, Chunks: u.Chunks, LocalOnly: u.LocalOnly, Pinned: u.Pinned,
+		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
+	}
+	if s := d.swarm.Load(); s != nil {
+		for _, dev := range s.Devices() {
+			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online})
+		}
+	}
+	return r
+}
+
+func (d *daemon) restore(p string, n int) (meta.FileVersion, error) {
+	v, err := d.db.Restore(p, n)
+	if err != nil {
+		return v, err
+	}
+	d.commits.Add(1)
+	if s := d.swarm.Load(); s != nil {
+		s.Notify()
+	}
+	d.fsys.Invalidate([]meta.FileVersion{v})
+	return v, nil
+}
+
+// metrics registers the daemon's gauges and counters.
+func (d *daemon) metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latus_cache_bytes", Help: "Stored bytes of complete chunks."},
+			func() float64 { return float64(d.store.Usage().Used) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latus_cache_capacity_bytes", Help: "Chunk cache cap."},
+			func() float64 { return float64(d.store.Usage().Capacity) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latus_chunks", Help: "Complete chunks stored."},
+			func() float64 { return float64(d.store.Usage().Chunks) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latus_files", Help: "Live files."},
+			func() float64 { return float64(d.db.Stats().Files) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_commits_total", Help: "Local versions committed."},
+			func() float64 { return float64(d.commits.Load()) }),
+	)
+	return reg
+}
