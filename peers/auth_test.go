@@ -93,3 +93,26 @@ func TestWrongFingerprintRefused(t *testing.T) {
 		t.Fatal("a served b over a data channel opened with an unannounced certificate")
 	}
 }
+
+func TestUnavailableDeviceLosesDataChannel(t *testing.T) {
+	srv := startServer(t, "alice")
+	a := newDevice(t, srv, "alice")
+	b := newDevice(t, srv, "alice")
+	meet(t, a, b)
+	id, err := a.store.Put([]byte("a's chunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pa := b.peer(t, a)
+	if _, _, err := b.sw.fetchDirect(ctx, pa, id); err != nil {
+		t.Fatal(err)
+	}
+	pa.mu.Lock()
+	dc := pa.dc
+	pa.mu.Unlock()
+	// a sees b leave (as its unavailable presence would tell it).
+	a.sw.removePeer(b.sw.fullJID())
+	eventually(t, 5*time.Second, "b's data connection to a survived b going unavailable", func() bool { return !dc.alive() })
+}

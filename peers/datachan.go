@@ -30,8 +30,8 @@ const (
 type dataServer struct {
 	ln net.Listener
 
-	mu     sync.Mutex // guards conns and closed
-	conns  map[net.Conn]struct{}
+	mu     sync.Mutex          // guards conns and closed
+	conns  map[net.Conn]string // → fingerprint of the peer once authenticated
 	closed bool
 }
 
@@ -44,7 +44,7 @@ func (s *Swarm) listenData() error {
 	if err != nil {
 		return fmt.Errorf("listen for the data channel on %s: %w", addr, err)
 	}
-	s.data = &dataServer{ln: ln, conns: map[net.Conn]struct{}{}}
+	s.data = &dataServer{ln: ln, conns: map[net.Conn]string{}}
 	s.dataAddr = ln.Addr().String()
 	return nil
 }
@@ -55,8 +55,29 @@ func (d *dataServer) track(c net.Conn) bool {
 	if d.closed {
 		return false
 	}
-	d.conns[c] = struct{}{}
+	d.conns[c] = ""
 	return true
+}
+
+// authenticated records whose certificate c presented.
+func (d *dataServer) authenticated(c net.Conn, fp string) {
+	d.mu.Lock()
+	if _, ok := d.conns[c]; ok {
+		d.conns[c] = fp
+	}
+	d.mu.Unlock()
+}
+
+// closeFrom ends the connections of the device with fingerprint fp: it
+// went unavailable, so it loses access until it announces itself again.
+func (d *dataServer) closeFrom(fp string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c, cfp := range d.conns {
+		if cfp == fp {
+			c.Close()
+		}
+	}
 }
 
 func (d *dataServer) untrack(c net.Conn) {
@@ -162,6 +183,11 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 	cancel()
 	if err != nil {
 		s.log.Debug("data: handshake", "remote", c.RemoteAddr(), "err", err)
+		return
+	}
+	fp := identity.FingerprintOf(c.ConnectionState().PeerCertificates[0].Raw)
+	s.data.authenticated(bc.Conn, fp)
+	if !s.trusted(fp) { // it went unavailable during the handshake
 		return
 	}
 	if tc, ok := c.NetConn().(*net.TCPConn); ok {

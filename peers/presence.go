@@ -168,6 +168,9 @@ func (s *Swarm) stopPeerLocked(p *peer) {
 		p.dc = nil
 	}
 	p.mu.Unlock()
+	if s.data != nil {
+		s.data.closeFrom(p.fingerprint)
+	}
 }
 
 func (s *Swarm) dropAllPeers() {
