@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -115,4 +117,128 @@ func TestTwoDevicesSync(t *testing.T) {
 		_, err := os.Stat(a.path("renamed.raw"))
 		return errors.Is(err, os.ErrNotExist)
 	})
+}
+
+func listNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestConflictingEditsWhileDisconnected(t *testing.T) {
+	acct := newAccount(t)
+	a, b := acct.device(t), acct.device(t)
+	for _, name := range []string{"doc.txt", "same.txt"} {
+		if err := os.WriteFile(a.path(name), []byte("base"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, "base versions on B", func() bool {
+		x, err1 := os.ReadFile(b.path("doc.txt"))
+		y, err2 := os.ReadFile(b.path("same.txt"))
+		return err1 == nil && err2 == nil && string(x) == "base" && string(y) == "base"
+	})
+
+	acct.srv.Kill() // the devices lose each other
+	writes := []struct {
+		d          *device
+		name, text string
+	}{
+		{a, "doc.txt", "edit from A"}, {b, "doc.txt", "edit from B"},
+		{a, "same.txt", "identical"}, {b, "same.txt", "identical"},
+	}
+	for _, w := range writes {
+		if err := os.WriteFile(w.d.path(w.name), []byte(w.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acct.srv.Restart(t)
+
+	// Both devices converge on one winner and one conflict copy of the
+	// other edit; identical edits make no copy.
+	var names []string
+	eventually(t, 30*time.Second, "devices converge after reconnect", func() bool {
+		na, nb := fmt.Sprint(listNames(t, a.mnt)), fmt.Sprint(listNames(t, b.mnt))
+		names = listNames(t, a.mnt)
+		if na != nb || len(names) != 3 {
+			return false
+		}
+		for _, n := range names {
+			x, err1 := os.ReadFile(a.path(n))
+			y, err2 := os.ReadFile(b.path(n))
+			if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+				return false
+			}
+		}
+		return true
+	})
+	contents := map[string]bool{}
+	for _, n := range names {
+		contents[readFile(t, a.path(n))] = true
+	}
+	if !contents["edit from A"] || !contents["edit from B"] || !contents["identical"] {
+		t.Fatalf("after the merge the files are %v with contents %v: an edit was lost", names, contents)
+	}
+	t.Logf("converged on %v", names)
+}
+
+func TestUnavailableDataIsEIOThenHeals(t *testing.T) {
+	acct := newAccount(t)
+	a, b := acct.device(t), acct.device(t)
+	data := make([]byte, 2<<20)
+	rand.Read(data)
+	if err := os.WriteFile(a.path("only-on-a.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "listed on B", func() bool {
+		_, err := os.Stat(b.path("only-on-a.bin"))
+		return err == nil
+	})
+	a.unmount() // the only device holding the bytes goes away
+	start := time.Now()
+	_, err := os.ReadFile(b.path("only-on-a.bin"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("reading with no device holding the data: %v, want EIO", err)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("EIO took %s; want it promptly", took)
+	}
+	a.mount()
+	eventually(t, 15*time.Second, "read on B once A is back", func() bool {
+		got, err := os.ReadFile(b.path("only-on-a.bin"))
+		return err == nil && bytes.Equal(got, data)
+	})
+}
+
+func TestGitCloneAcrossDevices(t *testing.T) {
+	requireTool(t, "git")
+	acct := newAccount(t)
+	a, b := acct.device(t), acct.device(t)
+	sh(t, a.mnt, `
+		git init -q repo && cd repo
+		git config user.email t@example.com && git config user.name t
+		for i in $(seq 1 20); do echo "content $i" > f$i.txt; done
+		git add . && git commit -qm one
+	`)
+	eventually(t, 10*time.Second, "repo's files on B", func() bool {
+		out, err := os.ReadFile(b.path("repo/.git/HEAD"))
+		_, err2 := os.Stat(b.path("repo/f20.txt"))
+		return err == nil && len(out) > 0 && err2 == nil
+	})
+	// Wait for the whole commit (objects and refs) to have landed.
+	eventually(t, 10*time.Second, "repo complete on B", func() bool {
+		cmd := exec.Command("git", "-C", b.path("repo"), "fsck", "--no-progress")
+		return cmd.Run() == nil
+	})
+	out := sh(t, b.mnt, `git clone -q repo clone && cd clone && git log --oneline | wc -l && ls | wc -l`)
+	if f := strings.Fields(out); len(f) != 2 || f[0] != "1" || f[1] != "20" {
+		t.Fatalf("clone on B: %q, want 1 commit and 20 files", out)
+	}
 }
