@@ -31,14 +31,14 @@ func newAccount(t *testing.T) *account {
 }
 
 // syncDevice is a device configured with the account, mounted.
-func (a *account) device(t *testing.T) *device {
+func (a *account) device(t *testing.T, mountArgs ...string) *device {
 	t.Helper()
 	d := newDevice(t)
 	cfg := fmt.Sprintf("[xmpp]\njid = %q\nserver = %q\npassword = %q\ninsecure_tls = true\n", a.jid, a.srv.Addr, a.pass)
 	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d.mount()
+	d.mount(mountArgs...)
 	return d
 }
 

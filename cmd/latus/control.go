@@ -106,6 +106,11 @@ func serveControl(ctx context.Context, d *daemon, reg *prometheus.Registry, log 
 	mux.HandleFunc("POST /import", func(w http.ResponseWriter, r *http.Request) {
 		d.serveImport(r.Context(), w, r.URL.Query().Get("dir"))
 	})
+	for endpoint, mode := range map[string][2]bool{"/prefetch": {false, false}, "/pin": {true, false}, "/unpin": {false, true}} {
+		mux.HandleFunc("POST "+endpoint, func(w http.ResponseWriter, r *http.Request) {
+			d.serveFetch(r.Context(), w, r.URL.Query().Get("path"), mode[0], mode[1])
+		})
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	done := make(chan struct{})

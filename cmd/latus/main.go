@@ -87,6 +87,9 @@ func newRootCommand() *cobra.Command {
 		newLogCommand(g),
 		newRestoreCommand(g),
 		newImportCommand(g),
+		newPrefetchCommand(g),
+		newPinCommand(g),
+		newUnpinCommand(g),
 		newInitCommand(g.paths),
 	)
 	return root

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/uberan/latus/chunks"
+)
+
+func newPrefetchCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "prefetch PATH",
+		Short: "Fetch a file or folder's data from other devices now, with progress",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFetchVerb(cmd.Context(), g, "/prefetch", args[0], "fetching", cmd.ErrOrStderr())
+		},
+	}
+}
+
+func newPinCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "pin PATH",
+		Short: "Keep a file or folder on this device: fetch it and never evict it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFetchVerb(cmd.Context(), g, "/pin", args[0], "pinning", cmd.ErrOrStderr())
+		},
+	}
+}
+
+func newUnpinCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unpin PATH",
+		Short: "Let a pinned file or folder be evicted again when the cache is full",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFetchVerb(cmd.Context(), g, "/unpin", args[0], "unpinning", cmd.ErrOrStderr())
+		},
+	}
+}
+
+// fetchLine is one line of the daemon's streamed answer to /prefetch, /pin
+// and /unpin.
+type fetchLine struct {
+	Done   int    `json:"done"`
+	Total  int    `json:"total"`
+	Finish bool   `json:"finish,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// runFetchVerb asks the running daemon to fetch (and pin or unpin) the
+// chunks under a path, drawing its progress.
+func runFetchVerb(ctx context.Context, g *globalOptions, endpoint, arg, verb string, errOut io.Writer) error {
+	stateDir, err := g.stateDir()
+	if err != nil {
+		return err
+	}
+	info, err := runningDaemon(stateDir)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\"", stateDir)
+	}
+	p, err := storePath(arg, info.Mountpoint)
+	if err != nil {
+		return err
+	}
+	resp, err := dialControl(stateDir).call(ctx, "POST", endpoint, url.Values{"path": {p}})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", verb, arg, err)
+	}
+	defer resp.Body.Close()
+	bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(errOut), progressbar.OptionSetDescription(verb+" chunks"),
+		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var l fetchLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return fmt.Errorf("daemon answer: %w", err)
+		}
+		if l.Total > 0 {
+			bar.ChangeMax(l.Total)
+		}
+		bar.Set(l.Done)
+		if l.Finish {
+			bar.Finish()
+			if l.Error != "" {
+				return fmt.Errorf("%s %s: %s", verb, arg, l.Error)
+			}
+			fmt.Fprintf(errOut, "%s %s: %d chunks done\n", verb, arg, l.Total)
+			return nil
+		}
+	}
+	return errors.New("the daemon stopped answering")
+}
+
+// serveFetch answers /prefetch, /pin and /unpin.
+func (d *daemon) serveFetch(ctx context.Context, w http.ResponseWriter, p string, pin, unpin bool) {
+	ids, err := collectChunks(d.db, p)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	send := func(l fetchLine) {
+		enc.Encode(l)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	send(fetchLine{Total: len(ids)})
+	err = d.pinAll(ids, pin, unpin)
+	if err == nil && !unpin {
+		err = d.fetcher.FetchAll(ctx, ids, func(done, total int) { send(fetchLine{Done: done, Total: total}) })
+	}
+	l := fetchLine{Done: len(ids), Total: len(ids), Finish: true}
+	if err != nil {
+		l.Error = err.Error()
+	}
+	send(l)
+}
+
+// pinAll sets every chunk's pin to one (pin) or zero (unpin), so repeated
+// pins of overlapping folders do not stack.
+func (d *daemon) pinAll(ids []chunks.ID, pin, unpin bool) error {
+	if !pin && !unpin {
+		return nil
+	}
+	for _, id := range ids {
+		n, err := d.store.Pins(id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case pin && n == 0:
+			err = d.store.Pin(id)
+		case unpin:
+			for ; n > 0 && err == nil; n-- {
+				err = d.store.Unpin(id)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
