@@ -68,6 +68,58 @@ func benchCommit(b *testing.B, name func(n int) string) {
 	b.ReportMetric(float64(total*b.N)/elapsed.Seconds(), "versions/s")
 }
 
+// BenchmarkMerge merges 100,000 versions paged out of another device's
+// index in pages of 1,000, as peers does when a device first syncs.
+func BenchmarkMerge(b *testing.B) {
+	const total, batch = 100_000, 1000
+	src, err := Open(filepath.Join(b.TempDir(), "src.db"), Options{Device: "src"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	content := FileContent([]byte("some small file content"), t0)
+	for d := 0; d < total/batch; d++ {
+		changes := []Change{{Kind: Created, Path: fmt.Sprintf("dir%03d", d), File: DirContent(t0)}}
+		for f := range batch - 1 {
+			changes = append(changes, Change{Kind: Created, Path: fmt.Sprintf("dir%03d/file-%06d.txt", d, f), File: content})
+		}
+		if _, err := src.Commit(changes); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var elapsed time.Duration
+	for range b.N {
+		b.StopTimer()
+		dst, err := Open(filepath.Join(b.TempDir(), "dst.db"), Options{Device: "dst"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		for pos := uint64(0); ; {
+			vs, next, err := src.Since(pos, batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(vs) == 0 {
+				break
+			}
+			if _, err := dst.Merge("src", vs, next); err != nil {
+				b.Fatal(err)
+			}
+			pos = next
+		}
+		elapsed += time.Since(start)
+		b.StopTimer()
+		if s := dst.Stats(); s.Files+s.Dirs != total {
+			b.Fatalf("merged %+v", s)
+		}
+		dst.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total*b.N)/elapsed.Seconds(), "versions/s")
+}
+
 // BenchmarkImport imports a tree of 20,000 small files (200 directories of
 // 100 files of 1–4 KiB) and copies the same tree with `cp -r` in the same
 // run, reporting the ratio of their times, against cp alone and against cp

@@ -30,8 +30,11 @@ func TestCommitLookupList(t *testing.T) {
 		Change{Kind: Created, Path: "d/sub/deep", File: FileContent(nil, t0)},
 		Change{Kind: Created, Path: "d/a-link", File: SymlinkContent("a.txt", t0)},
 		Change{Kind: Created, Path: "top", File: FileContent([]byte("top"), t0)},
+		// Names that sort around "sub/" in key order.
+		Change{Kind: Created, Path: "d/sub-x", File: FileContent(nil, t0)},
+		Change{Kind: Created, Path: "d/sub0", File: FileContent(nil, t0)},
 	)
-	if len(vs) != 6 {
+	if len(vs) != 8 {
 		t.Fatalf("Commit returned %d versions", len(vs))
 	}
 	for i, v := range vs {
@@ -57,7 +60,7 @@ func TestCommitLookupList(t *testing.T) {
 		err  error
 	}{
 		{"", []string{"d", "top"}, nil},
-		{"d", []string{"d/a-link", "d/a.txt", "d/b.txt", "d/sub"}, nil},
+		{"d", []string{"d/a-link", "d/a.txt", "d/b.txt", "d/sub", "d/sub-x", "d/sub0"}, nil},
 		{"d/sub", []string{"d/sub/deep"}, nil},
 		{"d/a.txt", nil, ErrNotDir},
 		{"nope", nil, ErrNotFound},
@@ -75,7 +78,7 @@ func TestCommitLookupList(t *testing.T) {
 		})
 	}
 
-	want := Stats{Files: 5, Dirs: 2, Bytes: 7, Versions: 7}
+	want := Stats{Files: 7, Dirs: 2, Bytes: 7, Versions: 9}
 	if s := db.Stats(); s != want {
 		t.Fatalf("Stats = %+v, want %+v", s, want)
 	}

@@ -270,12 +270,12 @@ func (m *merger) fixOrphans() error {
 func (m *merger) ensureAncestors(child FileVersion) error {
 	t := m.t
 	for _, a := range ancestors(child.Path) {
+		if t.checkDir(a) == nil { // cached per transaction
+			continue
+		}
 		cur, ok, err := t.current(a)
 		if err != nil {
 			return err
-		}
-		if ok && !cur.Deleted && cur.Kind == KindDir {
-			continue
 		}
 		mode := uint32(0o755)
 		if ok && cur.Kind == KindDir && cur.Mode != 0 {
