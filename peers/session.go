@@ -203,7 +203,9 @@ func (s *Swarm) run(sess *xmpp.Session) {
 	defer s.wg.Done()
 	backoff := s.tune.minBackoff
 	for {
-		s.serve(sess)
+		if sess != nil { // nil: Start found the server unreachable
+			s.serve(sess)
+		}
 		if s.ctx.Err() != nil {
 			return
 		}

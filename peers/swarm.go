@@ -2,6 +2,7 @@ package peers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -35,6 +36,10 @@ type Options struct {
 	Store    *chunks.Store
 	OnMerged func(meta.MergeResult) // after each merge of remote versions (fusefs invalidation)
 	Logger   *slog.Logger
+	// StartOffline makes an unreachable server at Start no error: the
+	// swarm starts disconnected and keeps trying, so a device mounts with
+	// no network. A refused login is still an error.
+	StartOffline bool
 
 	tune *tuning // tests only
 }
@@ -135,6 +140,10 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 		return nil, err
 	}
 	sess, err := login(ctx, opts.Config, s.resource, s.tune.loginTimeout)
+	if err != nil && opts.StartOffline && errors.Is(err, ErrUnreachable) {
+		s.log.Warn("xmpp: server unreachable; starting offline and retrying", "err", err)
+		sess, err = nil, nil
+	}
 	if err != nil {
 		s.data.close()
 		s.zstd.Close()
@@ -142,7 +151,9 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddr)
+	if sess != nil {
+		s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddr)
+	}
 	s.wg.Add(4)
 	go s.run(sess)
 	go s.serveData()

@@ -126,8 +126,9 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 		Config: pc, Identity: d.id, Meta: d.db, Store: d.store,
 		// Runs on the merging goroutine, never inside a FUSE handler:
 		// the safe place for kernel notifications.
-		OnMerged: func(res meta.MergeResult) { d.fsys.Invalidate(res.Applied) },
-		Logger:   d.log.With("pkg", "peers"),
+		OnMerged:     func(res meta.MergeResult) { d.fsys.Invalidate(res.Applied) },
+		Logger:       d.log.With("pkg", "peers"),
+		StartOffline: true, // files are local first: mount with no network
 	})
 	if err != nil {
 		return fmt.Errorf("connect to XMPP as %s: %w", pc.JID, err)
