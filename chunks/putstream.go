@@ -13,6 +13,10 @@ import (
 // sharing index transactions (bbolt Batch) multiplies throughput.
 const putWorkers = 4
 
+// chunkBufs holds copies of chunks on their way to the put workers. It is
+// shared by all calls: a pool per call allocated 4 MiB per small file.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxChunk); return &b }}
+
 // PutStream splits r into chunks, Puts each, and returns their refs, the
 // BLAKE3 of the whole content and its size. Every chunk is durable and
 // indexed when it returns. On error, chunks already put stay in the store
@@ -28,7 +32,7 @@ func (s *Store) PutStream(r io.Reader) (refs []Ref, hash ID, size int64, err err
 		errOnce sync.Once
 		putErr  error
 		wg      sync.WaitGroup
-		bufs    = sync.Pool{New: func() any { b := make([]byte, 0, MaxChunk); return &b }}
+		bufs    = &chunkBufs
 	)
 	fail := func(err error) {
 		errOnce.Do(func() {
