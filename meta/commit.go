@@ -25,7 +25,7 @@ import (
 func (db *DB) Commit(changes []Change) ([]FileVersion, error) {
 	var out []FileVersion
 	err := db.update(func(t *txn) error {
-		out = out[:0]
+		out = make([]FileVersion, 0, len(changes))
 		for i, c := range changes {
 			vs, err := t.apply(c)
 			if err != nil {

@@ -311,6 +311,7 @@ type txn struct {
 	dirs map[string]bool
 	// noFrontier: 0 unknown, 1 the frontier bucket is empty, 2 it is not.
 	noFrontier int
+	last       lastCurrent
 }
 
 func (db *DB) newTxn(tx *bolt.Tx) *txn {
@@ -370,15 +371,28 @@ func (t *txn) save() error {
 
 // current returns the current version of p, tombstones included.
 func (t *txn) current(p string) (FileVersion, bool, error) {
+	if t.last.valid && t.last.path == p {
+		return t.last.v, t.last.ok, nil
+	}
 	b := t.files.Get([]byte(p))
 	if b == nil {
+		t.last = lastCurrent{valid: true, path: p}
 		return FileVersion{}, false, nil
 	}
 	v, err := decodeVersion(b)
 	if err != nil {
 		return FileVersion{}, false, fmt.Errorf("current version of %q: %w", p, err)
 	}
+	t.last = lastCurrent{valid: true, path: p, v: v, ok: true}
 	return v, true, nil
+}
+
+// lastCurrent remembers the last current version read or written, as a
+// change usually reads a path, then writes it.
+type lastCurrent struct {
+	valid, ok bool
+	path      string
+	v         FileVersion
 }
 
 // live returns the current version of p if it is live.
@@ -551,6 +565,7 @@ func (t *txn) setCurrent(v FileVersion, enc []byte, old FileVersion, hadOld bool
 		t.count(v, +1)
 	}
 	delete(t.dirs, v.Path)
+	t.last = lastCurrent{valid: true, path: v.Path, v: v, ok: true}
 	return t.files.Put([]byte(v.Path), enc)
 }
 
