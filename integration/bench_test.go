@@ -51,6 +51,10 @@ func BenchmarkMount(b *testing.B) {
 			dropCaches()
 			sh(b, dir, "cat big.bin > /dev/null")
 		})
+		// Warm: read each once untimed, so both are in the page cache (the
+		// cold runs above dropped the native copy after reading it).
+		sh(b, native, "cat big.bin > /dev/null")
+		sh(b, d.mnt, "cat big.bin > /dev/null")
 		both("warm sequential read", "speed >= 0.5x", func(dir string) { sh(b, dir, "cat big.bin > /dev/null") })
 		both(fmt.Sprintf("tar x of %d files", nFiles), "time <= 3x", func(dir string) { sh(b, dir, "tar xf "+tarball) })
 		both("ls -lR of the tree, warm", "time <= 2x", func(dir string) {

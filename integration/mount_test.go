@@ -224,4 +224,21 @@ func TestMountErrors(t *testing.T) {
 	if out := d.mustLatus("status"); !strings.Contains(out, d.mnt) || !strings.Contains(out, "local only") {
 		t.Fatalf("status: %q", out)
 	}
+	// A state dir that cannot be made (root ignores permissions, so put it
+	// under a regular file), and a bad size: clear errors, nothing mounted.
+	f := newDevice(t)
+	blocker := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(blocker, nil, 0o644)
+	f.state = filepath.Join(blocker, "state")
+	if out, err := f.latus("mount", f.mnt); err == nil || !strings.Contains(out, "state dir") || !strings.Contains(out, "--state") {
+		t.Fatalf("unusable state dir: err %v, output %q", err, out)
+	}
+	out, err = e.latus("mount", "--cache-size", "lots", filepath.Join(t.TempDir(), "m"))
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "invalid size") {
+		t.Fatalf("bad --cache-size: err %v, output %q; want exit code 2", err, out)
+	}
+	if isMounted(f.mnt) || isMounted(e.mnt) {
+		t.Fatal("a refused mount left a mount behind")
+	}
 }

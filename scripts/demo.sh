@@ -45,8 +45,12 @@ cat "$mnt/notes.txt"
 step latus status
 L status
 step "getfattr -n user.latus.state $mnt/notes.txt"
-python3 -c 'import os,sys; print("user.latus.state =", os.getxattr(sys.argv[1], "user.latus.state").decode())' "$mnt/notes.txt" 2>/dev/null ||
-	echo "(python3 not found: skipping the xattr)"
+if command -v getfattr >/dev/null; then
+	getfattr -n user.latus.state "$mnt/notes.txt"
+else
+	python3 -c 'import os,sys; print("user.latus.state =", os.getxattr(sys.argv[1], "user.latus.state").decode())' "$mnt/notes.txt" 2>/dev/null ||
+		echo "(getfattr not installed: skipping the xattr)"
+fi
 step fusermount -u "$mnt"
 L unmount "$mnt"
 step "latus log notes.txt   # the history is still there with nothing mounted"

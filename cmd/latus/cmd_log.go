@@ -42,7 +42,7 @@ func runLog(ctx context.Context, g *globalOptions, arg string, out io.Writer) er
 			return fmt.Errorf("log %s: %w", arg, err)
 		}
 	} else {
-		p, err := storePath(arg, "")
+		p, err := storePath(arg, lastMountpoint(stateDir))
 		if err != nil {
 			return err
 		}

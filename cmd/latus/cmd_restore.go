@@ -56,7 +56,7 @@ func runRestore(ctx context.Context, g *globalOptions, o restoreOptions, arg str
 			return fmt.Errorf("restore %s: %w", arg, err)
 		}
 	} else {
-		p, err := storePath(arg, "")
+		p, err := storePath(arg, lastMountpoint(stateDir))
 		if err != nil {
 			return err
 		}

@@ -103,6 +103,13 @@ func serveControl(ctx context.Context, d *daemon, reg *prometheus.Registry, log 
 		}
 		writeJSON(w, versionReports([]meta.FileVersion{v})[0])
 	})
+	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.fsys.Flush(); err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, struct{}{})
+	})
 	mux.HandleFunc("POST /import", func(w http.ResponseWriter, r *http.Request) {
 		d.serveImport(r.Context(), w, r.URL.Query().Get("dir"))
 	})

@@ -53,6 +53,20 @@ func inUseError(stateDir string) error {
 		stateDir, info.PID, info.Mountpoint, info.Mountpoint)
 }
 
+// lastMountpoint is the mount point the last daemon of stateDir recorded in
+// its lock (kept after it exits), or "" when none is known.
+func lastMountpoint(stateDir string) string {
+	b, err := os.ReadFile(filepath.Join(stateDir, lockName))
+	if err != nil {
+		return ""
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	if len(lines) < 2 || !filepath.IsAbs(lines[1]) {
+		return ""
+	}
+	return lines[1]
+}
+
 // runningDaemon returns the daemon holding stateDir's lock, or nil.
 func runningDaemon(stateDir string) (*daemonInfo, error) {
 	p := filepath.Join(stateDir, lockName)

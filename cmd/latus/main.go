@@ -15,13 +15,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Exit codes.
-const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
-)
-
 // globalOptions are the flags every verb takes.
 type globalOptions struct {
 	State  string
