@@ -11,7 +11,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // control GETs an endpoint of the daemon's control socket.
@@ -97,8 +99,30 @@ func TestImportStatusAndMetrics(t *testing.T) {
 	if v := d.metric(t, "latus_files"); v != 3 {
 		t.Fatalf("latus_files = %v, want 3", v)
 	}
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(d.state, "latus.log"))
+			t.Logf("daemon log:\n%s", b)
+		}
+	}()
 	if v := d.metric(t, "latus_cache_bytes"); v <= 0 {
 		t.Fatalf("latus_cache_bytes = %v", v)
+	}
+	// Pending work: a file open for writing is counted until its close.
+	f, err := os.OpenFile(d.path("open.txt"), os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("pending")
+	if out := d.mustLatus("status"); !strings.Contains(out, "pending:      1 files open for writing") {
+		f.Close()
+		t.Fatalf("status with a file open for writing:\n%s", out)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out := d.mustLatus("status"); !strings.Contains(out, "pending:      0 files open for writing") || !strings.Contains(out, "0 jobs running") {
+		t.Fatalf("status after the close:\n%s", out)
 	}
 	before := d.metric(t, "latus_commits_total")
 	if err := os.WriteFile(d.path("c.txt"), []byte("gamma 2"), 0o644); err != nil {
@@ -131,5 +155,36 @@ func TestImportStatusAndMetrics(t *testing.T) {
 	}
 	if got := readFile(t, d.path("c.txt")); got != "gamma" {
 		t.Fatalf("offline restore after remount: %q", got)
+	}
+}
+
+// TestSigtermUnmountsCleanly: SIGTERM makes the daemon commit, unmount and
+// exit, leaving no stale mount, and the files are there on the next mount.
+func TestSigtermUnmountsCleanly(t *testing.T) {
+	d := newDevice(t)
+	d.mount()
+	if err := os.WriteFile(d.path("kept.txt"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.daemonPID()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon did not exit within 15s of SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if isMounted(d.mnt) {
+		t.Fatal("SIGTERM left the mount in place")
+	}
+	if out, err := d.latus("status"); err == nil || !strings.Contains(out, "no daemon running") {
+		t.Fatalf("status after SIGTERM: %v %q", err, out)
+	}
+	d.mount()
+	if got := readFile(t, d.path("kept.txt")); got != "kept" {
+		t.Fatalf("after SIGTERM and remount: %q", got)
 	}
 }

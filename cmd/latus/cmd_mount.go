@@ -205,18 +205,17 @@ func runDaemon(ctx context.Context, o mountOptions, stateDir, configFile string)
 		return err
 	}
 	writeLockInfo(lock, daemonInfo{PID: os.Getpid(), Mountpoint: o.mountpoint})
-	stopControl, err := serveControl(ctx, d, d.metrics(), log)
-	if err != nil {
+	if d.stopControl, err = serveControl(d, d.metrics(), log); err != nil {
+		d.stopControl = func() {}
 		d.srv.Unmount()
 		d.close()
 		ready(err)
 		return err
 	}
-	defer stopControl()
 	log.Info("mounted", "mountpoint", o.mountpoint, "state", stateDir, "device", d.id.Device, "pid", os.Getpid())
 	ready(nil)
 	if len(o.prefetch) > 0 {
-		go d.prefetch(ctx, o.prefetch)
+		d.jobs.Go(func() { d.job(func(ctx context.Context) { d.prefetch(ctx, o.prefetch) }) })
 	}
 	err = d.serve(ctx)
 	log.Info("unmounted; daemon exits", "err", err)

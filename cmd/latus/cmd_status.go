@@ -46,6 +46,7 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 		capText = humanBytes(r.CacheCap) + fmt.Sprintf(" (%.0f%%)", 100*float64(r.CacheUsed)/float64(r.CacheCap))
 	}
 	fmt.Fprintf(out, "cache:        %s of %s in %d chunks; %d only on this device, %d pinned\n", humanBytes(r.CacheUsed), capText, r.Chunks, r.LocalOnly, r.Pinned)
+	fmt.Fprintf(out, "pending:      %d files open for writing (committed on close), %d jobs running (import, prefetch, pin)\n", r.OpenForWrite, r.Jobs)
 	if r.XMPP == "" {
 		fmt.Fprintf(out, "sync:         local only (no XMPP account; see \"latus init\")\n")
 		return nil

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,8 @@ type statusReport struct {
 	Devices       []deviceReport `json:"devices,omitempty"`
 	StartedAt     time.Time      `json:"started_at"`
 	CommitsServed int64          `json:"commits"`
+	OpenForWrite  int            `json:"open_for_write"` // pending: staged files not committed yet
+	Jobs          int            `json:"jobs"`           // pending: imports, prefetches, pins running
 }
 
 type deviceReport struct {
@@ -73,8 +76,10 @@ func versionReports(vs []meta.FileVersion) []versionReport {
 	return out
 }
 
-// serveControl listens on the socket until ctx ends.
-func serveControl(ctx context.Context, d *daemon, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+// serveControl listens on the socket until the returned stop is called.
+// Requests run under the daemon's job context, so stopping ends long ones
+// (import, prefetch) before the stores close.
+func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
 	sock := filepath.Join(d.stateDir, socketName)
 	os.Remove(sock) // we hold the state lock: any socket file is stale
 	ln, err := net.Listen("unix", sock)
@@ -111,15 +116,16 @@ func serveControl(ctx context.Context, d *daemon, reg *prometheus.Registry, log 
 		writeJSON(w, struct{}{})
 	})
 	mux.HandleFunc("POST /import", func(w http.ResponseWriter, r *http.Request) {
-		d.serveImport(r.Context(), w, r.URL.Query().Get("dir"))
+		d.job(func(context.Context) { d.serveImport(r.Context(), w, r.URL.Query().Get("dir")) })
 	})
 	for endpoint, mode := range map[string][2]bool{"/prefetch": {false, false}, "/pin": {true, false}, "/unpin": {false, true}} {
 		mux.HandleFunc("POST "+endpoint, func(w http.ResponseWriter, r *http.Request) {
-			d.serveFetch(r.Context(), w, r.URL.Query().Get("path"), mode[0], mode[1])
+			d.job(func(context.Context) { d.serveFetch(r.Context(), w, r.URL.Query().Get("path"), mode[0], mode[1]) })
 		})
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return d.jobCtx }}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -127,12 +133,15 @@ func serveControl(ctx context.Context, d *daemon, reg *prometheus.Registry, log 
 			log.Error("control socket", "err", err)
 		}
 	}()
+	var once sync.Once
 	return func() {
-		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutCtx)
-		<-done
-		os.Remove(sock)
+		once.Do(func() {
+			shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(shutCtx)
+			<-done
+			os.Remove(sock)
+		})
 	}, nil
 }
 

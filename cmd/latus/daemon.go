@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -38,6 +40,40 @@ type daemon struct {
 	xmpp       string
 	started    time.Time
 	commits    atomic.Int64
+
+	// Work the daemon runs besides FUSE (imports, prefetches, pins): owned
+	// here, cancelled and waited for before the stores close.
+	jobCtx      context.Context
+	cancelJobs  context.CancelFunc
+	jobs        sync.WaitGroup
+	running     atomic.Int64
+	stopControl func()
+}
+
+// job runs fn as daemon work that close waits for; running counts it in
+// /status while it lasts.
+func (d *daemon) job(fn func(ctx context.Context)) {
+	d.running.Add(1)
+	defer d.running.Add(-1)
+	fn(d.jobCtx)
+}
+
+// openForWrite counts the staged files the filesystem holds open: files
+// being written whose last close has not committed them yet. Staging files
+// are unlinked at once, so they are found among this process's descriptors.
+func (d *daemon) openForWrite() int {
+	prefix := filepath.Join(d.stateDir, "staging") + "/"
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if t, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(t, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // defaultCacheSize is 10 % of the state dir's filesystem, at least 1 GiB.
@@ -56,7 +92,8 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if err != nil {
 		return nil, err
 	}
-	d = &daemon{stateDir: stateDir, mountpoint: o.mountpoint, log: log, started: time.Now()}
+	d = &daemon{stateDir: stateDir, mountpoint: o.mountpoint, log: log, started: time.Now(), stopControl: func() {}}
+	d.jobCtx, d.cancelJobs = context.WithCancel(context.Background())
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -104,6 +141,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if err != nil {
 		return nil, err
 	}
+	closers = append(closers, func() error { d.cancelJobs(); return nil })
 	if cfg.XMPP.Enabled() {
 		if err := d.startPeers(ctx, cfg); err != nil {
 			return nil, err
@@ -170,6 +208,10 @@ func (d *daemon) serve(ctx context.Context) error {
 }
 
 func (d *daemon) close() error {
+	// No new requests, running jobs stopped, then the stores.
+	d.cancelJobs()
+	d.stopControl()
+	d.jobs.Wait()
 	errs := []error{d.fsys.Flush()}
 	if s := d.swarm.Load(); s != nil {
 		errs = append(errs, s.Close())
@@ -186,6 +228,7 @@ func (d *daemon) status() statusReport {
 		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
 		CacheUsed: u.Used, CacheCap: u.Capacity, Chunks: u.Chunks, LocalOnly: u.LocalOnly, Pinned: u.Pinned,
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
+		OpenForWrite: d.openForWrite(), Jobs: int(d.running.Load()),
 	}
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
