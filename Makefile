@@ -22,6 +22,7 @@ test: deps
 # Benchmarks print the ratios they measured against the native filesystem
 # (and other tools) in the same run; absolute times here are noisy.
 bench: deps build
+	bash scripts/bench-deps.sh
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
 # Short fuzz runs of the decoders that take input from the network.

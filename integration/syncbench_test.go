@@ -1,0 +1,526 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/uberan/latus/internal/prosodytest"
+)
+
+// BenchmarkSync measures Latus between two devices on loopback beside
+// rclone (mount --vfs-cache-mode full of an rclone serve webdav) and two
+// Syncthing instances doing the same jobs in one run, and prints the
+// ratios. LATUS_BENCH_SYNC_MB sets the big file's size (default 1024),
+// LATUS_BENCH_SYNC_FILES the small-file folder (default 5000 × 4 KiB).
+func BenchmarkSync(b *testing.B) {
+	sizeMB := envInt("LATUS_BENCH_SYNC_MB", 1024)
+	nFiles := envInt("LATUS_BENCH_SYNC_FILES", 5000)
+	for i := 0; i < b.N; i++ {
+		runSyncBench(b, sizeMB, nFiles)
+	}
+}
+
+// syncRow is one line of the table; other is empty when there is nothing
+// to compare with.
+type syncRow struct {
+	job, latus, other, ratio, goal string
+}
+
+func runSyncBench(b *testing.B, sizeMB, nFiles int) {
+	srcDir := b.TempDir() // also the directory rclone serves
+	src := filepath.Join(srcDir, "big.bin")
+	sh(b, "/", fmt.Sprintf("head -c %dM /dev/urandom > %s", sizeMB, src))
+	// A second file of other bytes, so no chunk of it is on B already.
+	src2 := filepath.Join(b.TempDir(), "big2.bin")
+	sh(b, "/", fmt.Sprintf("head -c %dM /dev/urandom > %s", sizeMB, src2))
+	size := int64(sizeMB) << 20
+	var rows []syncRow
+	mib := func(d time.Duration) string {
+		return fmt.Sprintf("%s %.0fMiB/s", d.Round(time.Millisecond), float64(sizeMB)/d.Seconds())
+	}
+
+	// --- Latus ---
+	acct := benchAccount(b)
+	da, db := acct.benchDevice(b), acct.benchDevice(b)
+	if err := os.MkdirAll(da.path("warmup"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, 20*time.Second, "devices see each other", func() bool {
+		_, err := os.Stat(db.path("warmup"))
+		return err == nil
+	})
+
+	// 1. Cold sequential read on B of a big file written on A.
+	sh(b, da.mnt, "cp "+src+" big.bin && sync big.bin")
+	waitFor(b, 60*time.Second, "big.bin listed on B", func() bool {
+		st, err := os.Stat(db.path("big.bin"))
+		return err == nil && st.Size() == size
+	})
+	dropCaches()
+	coldB := timeIt(func() { sh(b, db.mnt, "cat big.bin > /dev/null") })
+	sh(b, db.mnt, "cmp big.bin "+src) // what B read is what A wrote
+	sh(b, da.mnt, "cat big.bin > /dev/null")
+	warmA := timeIt(func() { sh(b, da.mnt, "cat big.bin > /dev/null") })
+	job := fmt.Sprintf("cold seq read %d MiB on B", sizeMB)
+	rows = append(rows, syncRow{job, mib(coldB), "A warm " + mib(warmA),
+		fmt.Sprintf("%.2fx spd", float64(warmA)/float64(coldB)), "report"})
+	if rc, why := benchRclone(b, srcDir); rc == "" {
+		rows = append(rows, syncRow{job, mib(coldB), "rclone: " + why, "-", "speed >= 2x rclone"})
+	} else {
+		dropCaches()
+		rcT := timeIt(func() { sh(b, rc, "cat big.bin > /dev/null") })
+		rows = append(rows, syncRow{job, mib(coldB), "rclone " + mib(rcT),
+			fmt.Sprintf("%.2fx spd", float64(rcT)/float64(coldB)), "speed >= 2x rclone"})
+	}
+
+	// 2 and 5b. A second big file: first byte on B, then fully on B.
+	sh(b, da.mnt, "cp "+src2+" big2.bin")
+	closed := time.Now()
+	sh(b, da.mnt, "sync big2.bin")
+	waitFor(b, 60*time.Second, "big2.bin listed on B", func() bool {
+		st, err := os.Stat(db.path("big2.bin"))
+		return err == nil && st.Size() == size
+	})
+	dropCaches()
+	firstByte := timeIt(func() {
+		f, err := os.Open(db.path("big2.bin"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		buf := make([]byte, 4096)
+		if _, err := io.ReadFull(f, buf); err != nil {
+			b.Fatal(err)
+		}
+	})
+	rows = append(rows, syncRow{"first byte (4 KiB), cold big file on B", firstByte.Round(10 * time.Microsecond).String(), "", "-", "<= 20ms"})
+	db.mustLatus("prefetch", db.path("big2.bin"))
+	latusBigFull := time.Since(closed)
+
+	// 3. Close on A to visible on B, small files.
+	latusProp := medianPropagation(b, da.path("prop"), db.path("prop"), 20)
+
+	// 4 and 5c. A folder of small files written on A, prefetched on B.
+	smallDir := da.path("small")
+	if err := os.MkdirAll(smallDir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	writeSmall(b, smallDir, nFiles)
+	closed = time.Now()
+	waitFor(b, 120*time.Second, "small files listed on B", func() bool {
+		return countFiles(db.path("small"), 4096) == nFiles
+	})
+	prefetchLabel := fmt.Sprintf("latus prefetch of %d-file folder on B", nFiles)
+	prefetch := timeIt(func() {
+		if _, err := db.latus("prefetch", db.path("small")); err != nil {
+			prefetchLabel = fmt.Sprintf("cat of %d files on B (no prefetch)", nFiles)
+			sh(b, db.mnt, "cat small/* > /dev/null")
+		}
+	})
+	latusSmallFull := time.Since(closed)
+	rows = append(rows, syncRow{prefetchLabel, prefetch.Round(time.Millisecond).String(), "", "-", "report"})
+	da.stop()
+	db.stop()
+
+	// --- Syncthing ---
+	st, why := startSyncthingPair(b)
+	propJob := "close on A to visible on B, median of 20"
+	bigJob := fmt.Sprintf("%d MiB new file fully on B", sizeMB)
+	smallJob := fmt.Sprintf("%d x 4 KiB new files fully on B", nFiles)
+	timeRatio := func(l, s time.Duration) string { return fmt.Sprintf("%.2fx time", float64(l)/float64(s)) }
+	if st == nil {
+		n := "syncthing: not measured (" + why + ")"
+		rows = append(rows,
+			syncRow{propJob, latusProp.Round(time.Millisecond).String(), n, "-", "median <= 1s"},
+			syncRow{bigJob, latusBigFull.Round(time.Millisecond).String(), n, "-", "report"},
+			syncRow{smallJob, latusSmallFull.Round(time.Millisecond).String(), n, "-", "report"})
+	} else {
+		stProp := medianPropagation(b, filepath.Join(st[0], "prop"), filepath.Join(st[1], "prop"), 20)
+		rows = append(rows, syncRow{propJob, latusProp.Round(time.Millisecond).String(),
+			"syncthing " + stProp.Round(time.Millisecond).String(), timeRatio(latusProp, stProp), "median <= 1s"})
+
+		sh(b, st[0], "cp "+src+" big.bin && sync big.bin")
+		closed := time.Now()
+		waitFor(b, 300*time.Second, "syncthing big.bin on B", func() bool {
+			fi, err := os.Stat(filepath.Join(st[1], "big.bin"))
+			return err == nil && fi.Size() == size
+		})
+		stBig := time.Since(closed)
+		rows = append(rows, syncRow{bigJob, latusBigFull.Round(time.Millisecond).String(),
+			"syncthing " + stBig.Round(time.Millisecond).String(), timeRatio(latusBigFull, stBig), "report"})
+
+		dir := filepath.Join(st[0], "small")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		writeSmall(b, dir, nFiles)
+		closed = time.Now()
+		waitFor(b, 300*time.Second, "syncthing small files on B", func() bool {
+			return countFiles(filepath.Join(st[1], "small"), 4096) == nFiles
+		})
+		stSmall := time.Since(closed)
+		rows = append(rows, syncRow{smallJob, latusSmallFull.Round(time.Millisecond).String(),
+			"syncthing " + stSmall.Round(time.Millisecond).String(), timeRatio(latusSmallFull, stSmall), "report"})
+	}
+
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n%-42s %-22s %-34s %-11s %s\n", "job", "latus", "other", "ratio", "goal")
+	for _, r := range rows {
+		if r.other == "" {
+			r.other = "-"
+		}
+		fmt.Fprintf(&out, "%-42s %-22s %-34s %-11s %s\n", r.job, r.latus, r.other, r.ratio, r.goal)
+	}
+	fmt.Print(out.String())
+	b.Log(out.String())
+}
+
+// benchAccount is newAccount for any testing.TB.
+func benchAccount(tb testing.TB) *account {
+	tb.Helper()
+	srv := prosodytest.Start(tb)
+	a := &account{srv: srv, pass: "secret-pass"}
+	a.jid = srv.Register(tb, "alice", a.pass)
+	return a
+}
+
+// benchDevice is (*account).device for any testing.TB.
+func (a *account) benchDevice(tb testing.TB) *device {
+	tb.Helper()
+	d := newDevice(tb)
+	cfg := fmt.Sprintf("[xmpp]\njid = %q\nserver = %q\npassword = %q\ninsecure_tls = true\n", a.jid, a.srv.Addr, a.pass)
+	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	d.mount()
+	return d
+}
+
+// waitFor is eventually for any testing.TB.
+func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			tb.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// medianPropagation writes n small files one at a time under from and
+// times each until it reads back whole under to.
+func medianPropagation(tb testing.TB, from, to string, n int) time.Duration {
+	tb.Helper()
+	if err := os.MkdirAll(from, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	var took []time.Duration
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("p%02d.txt", i)
+		want := []byte(fmt.Sprintf("propagation %d at %s", i, time.Now()))
+		if err := os.WriteFile(filepath.Join(from, name), want, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		took = append(took, waitFor(tb, 60*time.Second, "propagation of "+name, func() bool {
+			got, err := os.ReadFile(filepath.Join(to, name))
+			return err == nil && bytes.Equal(got, want)
+		}))
+	}
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	return took[len(took)/2]
+}
+
+func writeSmall(tb testing.TB, dir string, n int) {
+	tb.Helper()
+	buf := make([]byte, 4096)
+	for i := 0; i < n; i++ {
+		copy(buf, fmt.Sprintf("file %d\n", i))
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%05d.bin", i)), buf, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// countFiles counts the regular files in dir of the given size, leaving
+// out Syncthing's temporary files.
+func countFiles(dir string, size int64) int {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".syncthing.") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Size() == size {
+			n++
+		}
+	}
+	return n
+}
+
+func freeTCPPort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startProc starts a long-running helper whose output goes to logPath,
+// and stops it (SIGTERM, then SIGKILL) at cleanup.
+func startProc(tb testing.TB, logPath string, name string, args ...string) (*exec.Cmd, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "STNOUPGRADE=1", "STNODEFAULTFOLDER=1", "STNORESTART=1")
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	tb.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return cmd, nil
+}
+
+// benchRclone serves dir with rclone serve webdav on loopback and mounts
+// it with --vfs-cache-mode full; it returns the mount point, or "" and
+// why not.
+func benchRclone(tb testing.TB, dir string) (string, string) {
+	if _, err := exec.LookPath("rclone"); err != nil {
+		return "", "not available"
+	}
+	work := tb.TempDir()
+	port := freeTCPPort(tb)
+	if _, err := startProc(tb, filepath.Join(work, "serve.log"), "rclone", "serve", "webdav", dir,
+		"--addr", fmt.Sprintf("127.0.0.1:%d", port), "--config", "/dev/null"); err != nil {
+		return "", err.Error()
+	}
+	mnt := filepath.Join(work, "mnt")
+	os.MkdirAll(mnt, 0o755)
+	remote := fmt.Sprintf(":webdav,url='http://127.0.0.1:%d/':", port)
+	if _, err := startProc(tb, filepath.Join(work, "mount.log"), "rclone", "mount", remote, mnt,
+		"--vfs-cache-mode", "full", "--cache-dir", filepath.Join(work, "cache"), "--config", "/dev/null"); err != nil {
+		return "", err.Error()
+	}
+	// Unmount before the process cleanup above runs (cleanups run last
+	// registered first).
+	tb.Cleanup(func() {
+		for i := 0; i < 20 && isMounted(mnt); i++ {
+			if exec.Command("fusermount3", "-u", mnt).Run() == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if isMounted(mnt) {
+			exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		}
+	})
+	start := time.Now()
+	for {
+		if _, err := os.Stat(filepath.Join(mnt, "big.bin")); err == nil && isMounted(mnt) {
+			return mnt, ""
+		}
+		if time.Since(start) > 20*time.Second {
+			log, _ := os.ReadFile(filepath.Join(work, "mount.log"))
+			return "", "mount failed: " + lastLine(string(log))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// syncthingInst is one running Syncthing with its REST API.
+type syncthingInst struct {
+	home, folder, id, api, key string
+	listen                     int
+}
+
+func (s *syncthingInst) call(method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		js, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(js)
+	}
+	req, err := http.NewRequest(method, s.api+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-API-Key", s.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return out, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(out))
+	}
+	return out, nil
+}
+
+// startSyncthingPair starts two Syncthing instances on loopback sharing
+// one folder, and returns the two folder paths once they are connected,
+// or nil and why not.
+func startSyncthingPair(tb testing.TB) ([]string, string) {
+	if _, err := exec.LookPath("syncthing"); err != nil {
+		return nil, "syncthing not installed"
+	}
+	var insts []*syncthingInst
+	for i := 0; i < 2; i++ {
+		s, err := newSyncthing(tb)
+		if err != nil {
+			return nil, err.Error()
+		}
+		insts = append(insts, s)
+	}
+	for i, s := range insts {
+		o := insts[1-i]
+		if _, err := s.call("POST", "/rest/config/devices", map[string]any{
+			"deviceID": o.id, "name": fmt.Sprintf("peer%d", 1-i),
+			"addresses": []string{fmt.Sprintf("tcp://127.0.0.1:%d", o.listen)},
+		}); err != nil {
+			return nil, err.Error()
+		}
+		if _, err := s.call("POST", "/rest/config/folders", map[string]any{
+			"id": "bench", "label": "bench", "path": s.folder, "type": "sendreceive",
+			"devices":          []map[string]string{{"deviceID": s.id}, {"deviceID": o.id}},
+			"fsWatcherEnabled": true, "fsWatcherDelayS": 1, "rescanIntervalS": 3600,
+		}); err != nil {
+			return nil, err.Error()
+		}
+	}
+	start := time.Now()
+	for {
+		ready := true
+		for i, s := range insts {
+			out, err := s.call("GET", "/rest/system/connections", nil)
+			var conns struct {
+				Connections map[string]struct{ Connected bool } `json:"connections"`
+			}
+			if err != nil || json.Unmarshal(out, &conns) != nil || !conns.Connections[insts[1-i].id].Connected {
+				ready = false
+				break
+			}
+			out, err = s.call("GET", "/rest/db/status?folder=bench", nil)
+			var st struct{ State string }
+			if err != nil || json.Unmarshal(out, &st) != nil || st.State != "idle" {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			return []string{insts[0].folder, insts[1].folder}, ""
+		}
+		if time.Since(start) > 60*time.Second {
+			log, _ := os.ReadFile(filepath.Join(insts[0].home, "syncthing.log"))
+			return nil, "instances did not connect: " + lastLine(string(log))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var deviceIDRe = regexp.MustCompile(`Device ID: ([A-Z0-9-]{63})`)
+
+func newSyncthing(tb testing.TB) (*syncthingInst, error) {
+	base := tb.TempDir()
+	s := &syncthingInst{home: filepath.Join(base, "home"), folder: filepath.Join(base, "folder")}
+	if err := os.MkdirAll(filepath.Join(s.folder, ".stfolder"), 0o755); err != nil {
+		return nil, err
+	}
+	out, err := exec.Command("syncthing", "generate", "--home="+s.home, "--no-default-folder").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("syncthing generate: %v: %s", err, out)
+	}
+	m := deviceIDRe.FindSubmatch(out)
+	if m == nil {
+		return nil, fmt.Errorf("no device ID in %q", out)
+	}
+	s.id = string(m[1])
+	cfgPath := filepath.Join(s.home, "config.xml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	km := regexp.MustCompile(`<apikey>([^<]+)</apikey>`).FindSubmatch(cfg)
+	if km == nil {
+		return nil, fmt.Errorf("no apikey in %s", cfgPath)
+	}
+	s.key = string(km[1])
+	s.listen = freeTCPPort(tb)
+	gui := freeTCPPort(tb)
+	s.api = fmt.Sprintf("http://127.0.0.1:%d", gui)
+	text := string(cfg)
+	for _, r := range [][2]string{
+		{"<listenAddress>default</listenAddress>", fmt.Sprintf("<listenAddress>tcp://127.0.0.1:%d</listenAddress>", s.listen)},
+		{"<globalAnnounceEnabled>true<", "<globalAnnounceEnabled>false<"},
+		{"<localAnnounceEnabled>true<", "<localAnnounceEnabled>false<"},
+		{"<relaysEnabled>true<", "<relaysEnabled>false<"},
+		{"<natEnabled>true<", "<natEnabled>false<"},
+		{"<startBrowser>true<", "<startBrowser>false<"},
+		{"<urAccepted>0<", "<urAccepted>-1<"},
+		{"<autoUpgradeIntervalH>12<", "<autoUpgradeIntervalH>0<"},
+		{"<crashReportingEnabled>true<", "<crashReportingEnabled>false<"},
+	} {
+		if !strings.Contains(text, r[0]) {
+			return nil, fmt.Errorf("generated config.xml has no %q", r[0])
+		}
+		text = strings.Replace(text, r[0], r[1], 1)
+	}
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		return nil, err
+	}
+	if _, err := startProc(tb, filepath.Join(s.home, "syncthing.log"), "syncthing", "serve",
+		"--home="+s.home, "--no-browser", "--no-restart", "--no-upgrade",
+		"--gui-address="+s.api); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	for {
+		if _, err := s.call("GET", "/rest/system/ping", nil); err == nil {
+			return s, nil
+		}
+		if time.Since(start) > 30*time.Second {
+			log, _ := os.ReadFile(filepath.Join(s.home, "syncthing.log"))
+			return nil, fmt.Errorf("syncthing API did not come up: %s", lastLine(string(log)))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
