@@ -212,3 +212,11 @@ func (f *FS) commit(changes ...meta.Change) ([]meta.FileVersion, error) {
 	f.committed(vs)
 	return vs, nil
 }
+
+// OpenForWrite reports how many files are open for writing: staged
+// content whose last close has not committed it yet.
+func (f *FS) OpenForWrite() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.staged)
+}

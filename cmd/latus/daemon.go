@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,24 +55,6 @@ func (d *daemon) job(fn func(ctx context.Context)) {
 	d.running.Add(1)
 	defer d.running.Add(-1)
 	fn(d.jobCtx)
-}
-
-// openForWrite counts the staged files the filesystem holds open: files
-// being written whose last close has not committed them yet. Staging files
-// are unlinked at once, so they are found among this process's descriptors.
-func (d *daemon) openForWrite() int {
-	prefix := filepath.Join(d.stateDir, "staging") + "/"
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range ents {
-		if t, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(t, prefix) {
-			n++
-		}
-	}
-	return n
 }
 
 // defaultCacheSize is 10 % of the state dir's filesystem, at least 1 GiB.
@@ -228,7 +209,7 @@ func (d *daemon) status() statusReport {
 		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
 		CacheUsed: u.Used, CacheCap: u.Capacity, Chunks: u.Chunks, LocalOnly: u.LocalOnly, Pinned: u.Pinned,
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
-		OpenForWrite: d.openForWrite(), Jobs: int(d.running.Load()),
+		OpenForWrite: d.fsys.OpenForWrite(), Jobs: int(d.running.Load()),
 	}
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
