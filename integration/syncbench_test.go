@@ -124,12 +124,19 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 		return countFiles(db.path("small"), 4096) == nFiles
 	})
 	prefetchLabel := fmt.Sprintf("latus prefetch of %d-file folder on B", nFiles)
+	_, noPrefetch := db.latus("prefetch", "--help")
 	prefetch := timeIt(func() {
-		if _, err := db.latus("prefetch", db.path("small")); err != nil {
+		if noPrefetch != nil {
 			prefetchLabel = fmt.Sprintf("cat of %d files on B (no prefetch)", nFiles)
 			sh(b, db.mnt, "cat small/* > /dev/null")
+			return
 		}
+		db.mustLatus("prefetch", db.path("small"))
 	})
+	// Every file now reads back whole on B.
+	if got, want := strings.TrimSpace(sh(b, db.mnt, "cat small/* | wc -c")), fmt.Sprint(nFiles*4096); got != want {
+		b.Fatalf("reading the small files on B after prefetch: %s bytes, want %s", got, want)
+	}
 	latusSmallFull := time.Since(closed)
 	rows = append(rows, syncRow{prefetchLabel, prefetch.Round(time.Millisecond).String(), "", "-", "report"})
 	da.stop()
