@@ -32,6 +32,10 @@ type Fetcher struct {
 	par     int
 	rot     atomic.Uint64 // rotates the first source tried
 
+	active  atomic.Int64 // fetches talking to a source now
+	fetched atomic.Int64 // plain bytes fetched and stored since NewFetcher
+	failed  atomic.Int64 // fetches that no source could satisfy
+
 	ctx    context.Context // cancelled by Close: ends every fetch
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // fetch goroutines
@@ -214,6 +218,13 @@ func (f *Fetcher) fromSources(ctx context.Context, id ID, t Token) (data []byte,
 		return nil, fmt.Errorf("fetch chunk %s: %w", id.Short(), ctx.Err())
 	}
 	defer func() { <-f.sem }()
+	f.active.Add(1)
+	defer f.active.Add(-1)
+	defer func() {
+		if err != nil && ctx.Err() == nil {
+			f.failed.Add(1)
+		}
+	}()
 
 	srcs := f.sources()
 	if len(srcs) == 0 {
@@ -230,6 +241,7 @@ func (f *Fetcher) fromSources(ctx context.Context, id ID, t Token) (data []byte,
 			switch {
 			case err == nil:
 				f.store.cache.add(id, data)
+				f.fetched.Add(int64(len(data)))
 				return data, nil
 			case errors.Is(err, ErrStaleToken):
 				// A Put of the same bytes or a Remove took the chunk over;
@@ -251,6 +263,18 @@ func (f *Fetcher) fromSources(ctx context.Context, id ID, t Token) (data []byte,
 	}
 	return nil, fmt.Errorf("fetch chunk %s: %w: all %d sources failed, last %s: %w",
 		id.Short(), ErrUnavailable, len(srcs), lastName, lastErr)
+}
+
+// FetchStats is what a Fetcher is doing and has done.
+type FetchStats struct {
+	InFlight     int   // chunk fetches talking to a source now
+	FetchedBytes int64 // plain bytes fetched and stored so far
+	Failed       int64 // fetches no source could satisfy
+}
+
+// Stats reports the fetcher's counters (for status and metrics).
+func (f *Fetcher) Stats() FetchStats {
+	return FetchStats{InFlight: int(f.active.Load()), FetchedBytes: f.fetched.Load(), Failed: f.failed.Load()}
 }
 
 // FetchAll makes every chunk of ids complete: the seed's queue algorithm.

@@ -88,6 +88,9 @@ func TestTwoDevicesSync(t *testing.T) {
 	if s := xattr(b.path("photo.raw"), "user.latus.state"); s != "local" {
 		t.Errorf("state on B after reading: %q, want local", s)
 	}
+	if st := b.mustLatus("status"); !strings.Contains(st, "5.0 MiB downloaded") || !strings.Contains(st, "online") {
+		t.Errorf("B's status after fetching 5 MiB from online A:\n%s", st)
+	}
 
 	// An edit on B shows on A, with no stale page in A's cache.
 	if got := readFile(t, a.path("photo.raw")); len(got) != len(data) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/uberan/latus/chunks"
 )
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
@@ -47,6 +49,8 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "cache:        %s of %s in %d chunks; %d only on this device, %d pinned\n", humanBytes(r.CacheUsed), capText, r.Chunks, r.LocalOnly, r.Pinned)
 	fmt.Fprintf(out, "pending:      %d files open for writing (committed on close), %d jobs running (import, prefetch, pin)\n", r.OpenForWrite, r.Jobs)
+	fmt.Fprintf(out, "transfers:    %d chunk downloads in flight (up to %s), %s downloaded, %d failed; %d chunks waiting to reach another device\n",
+		r.Downloading, humanBytes(int64(r.Downloading)*chunks.MaxChunk), humanBytes(r.Downloaded), r.FetchFailed, r.LocalOnly)
 	if r.XMPP == "" {
 		fmt.Fprintf(out, "sync:         local only (no XMPP account; see \"latus init\")\n")
 		return nil

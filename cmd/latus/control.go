@@ -48,6 +48,9 @@ type statusReport struct {
 	CommitsServed int64          `json:"commits"`
 	OpenForWrite  int            `json:"open_for_write"` // pending: staged files not committed yet
 	Jobs          int            `json:"jobs"`           // pending: imports, prefetches, pins running
+	Downloading   int            `json:"downloading"`    // chunk fetches in flight
+	Downloaded    int64          `json:"downloaded"`     // plain bytes fetched since the daemon started
+	FetchFailed   int64          `json:"fetch_failed"`   // fetches no device could satisfy
 }
 
 type deviceReport struct {

@@ -204,12 +204,14 @@ func (d *daemon) close() error {
 func (d *daemon) status() statusReport {
 	st := d.db.Stats()
 	u := d.store.Usage()
+	fst := d.fetcher.Stats()
 	r := statusReport{
 		PID: os.Getpid(), Mountpoint: d.mountpoint, StateDir: d.stateDir, Device: d.id.Device,
 		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
 		CacheUsed: u.Used, CacheCap: u.Capacity, Chunks: u.Chunks, LocalOnly: u.LocalOnly, Pinned: u.Pinned,
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
 		OpenForWrite: d.fsys.OpenForWrite(), Jobs: int(d.running.Load()),
+		Downloading: fst.InFlight, Downloaded: fst.FetchedBytes, FetchFailed: fst.Failed,
 	}
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
@@ -244,6 +246,10 @@ func (d *daemon) metrics() *prometheus.Registry {
 			func() float64 { return float64(d.store.Usage().Chunks) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latus_files", Help: "Live files."},
 			func() float64 { return float64(d.db.Stats().Files) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_fetched_bytes_total", Help: "Plain bytes fetched from other devices."},
+			func() float64 { return float64(d.fetcher.Stats().FetchedBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latus_fetches_in_flight", Help: "Chunk fetches in flight."},
+			func() float64 { return float64(d.fetcher.Stats().InFlight) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_commits_total", Help: "Local versions committed."},
 			func() float64 { return float64(d.commits.Load()) }),
 	)
