@@ -28,37 +28,18 @@ func runLog(ctx context.Context, g *globalOptions, arg string, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	info, err := runningDaemon(stateDir)
-	if err != nil {
-		return err
-	}
 	var vs []versionReport
-	if info != nil {
-		p, err := storePath(arg, info.Mountpoint)
-		if err != nil {
+	err = historyVerb(stateDir, arg,
+		func(c *controlClient, p string) error {
+			return c.do(ctx, "GET", "/log", url.Values{"path": {p}}, &vs)
+		},
+		func(db *meta.DB, p string) error {
+			h, err := history(db, p)
+			vs = versionReports(h)
 			return err
-		}
-		if err := dialControl(stateDir).do(ctx, "GET", "/log", url.Values{"path": {p}}, &vs); err != nil {
-			return fmt.Errorf("log %s: %w", arg, err)
-		}
-	} else {
-		p, err := storePath(arg, lastMountpoint(stateDir))
-		if err != nil {
-			return err
-		}
-		db, err := openOffline(stateDir)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		h, err := db.History(p)
-		if err == nil && len(h) == 0 {
-			err = meta.ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("log %s: %w", arg, err)
-		}
-		vs = versionReports(h)
+		})
+	if err != nil {
+		return fmt.Errorf("log %s: %w", arg, err)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tTIME\tDEVICE\tCHANGE\tSIZE")

@@ -41,35 +41,19 @@ func runRestore(ctx context.Context, g *globalOptions, o restoreOptions, arg str
 	if err != nil {
 		return err
 	}
-	info, err := runningDaemon(stateDir)
-	if err != nil {
-		return err
-	}
 	var v versionReport
-	if info != nil {
-		p, err := storePath(arg, info.Mountpoint)
-		if err != nil {
+	err = historyVerb(stateDir, arg,
+		func(c *controlClient, p string) error {
+			q := url.Values{"path": {p}, "version": {strconv.Itoa(o.version)}}
+			return c.do(ctx, "POST", "/restore", q, &v)
+		},
+		func(db *meta.DB, p string) error {
+			fv, err := db.Restore(p, o.version)
+			v = versionReports([]meta.FileVersion{fv})[0]
 			return err
-		}
-		q := url.Values{"path": {p}, "version": {strconv.Itoa(o.version)}}
-		if err := dialControl(stateDir).do(ctx, "POST", "/restore", q, &v); err != nil {
-			return fmt.Errorf("restore %s: %w", arg, err)
-		}
-	} else {
-		p, err := storePath(arg, lastMountpoint(stateDir))
-		if err != nil {
-			return err
-		}
-		db, err := openOffline(stateDir)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		fv, err := db.Restore(p, o.version)
-		if err != nil {
-			return fmt.Errorf("restore %s: %w", arg, err)
-		}
-		v = versionReports([]meta.FileVersion{fv})[0]
+		})
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", arg, err)
 	}
 	fmt.Fprintf(out, "restored %s to version %d (%d bytes) as a new version\n", arg, o.version, v.Size)
 	return nil

@@ -92,10 +92,7 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, d.status()) })
 	mux.HandleFunc("GET /log", func(w http.ResponseWriter, r *http.Request) {
-		vs, err := d.db.History(r.URL.Query().Get("path"))
-		if err == nil && len(vs) == 0 {
-			err = meta.ErrNotFound
-		}
+		vs, err := history(d.db, r.URL.Query().Get("path"))
 		if err != nil {
 			httpError(w, err)
 			return
