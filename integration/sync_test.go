@@ -22,7 +22,7 @@ type account struct {
 	pass string
 }
 
-func newAccount(t *testing.T) *account {
+func newAccount(t testing.TB) *account {
 	t.Helper()
 	srv := prosodytest.Start(t)
 	a := &account{srv: srv, pass: "secret-pass"}
@@ -30,8 +30,8 @@ func newAccount(t *testing.T) *account {
 	return a
 }
 
-// syncDevice is a device configured with the account, mounted.
-func (a *account) device(t *testing.T, mountArgs ...string) *device {
+// device is a device configured with the account, mounted.
+func (a *account) device(t testing.TB, mountArgs ...string) *device {
 	t.Helper()
 	d := newDevice(t)
 	cfg := fmt.Sprintf("[xmpp]\njid = %q\nserver = %q\npassword = %q\ninsecure_tls = true\n", a.jid, a.srv.Addr, a.pass)
@@ -42,15 +42,16 @@ func (a *account) device(t *testing.T, mountArgs ...string) *device {
 	return d
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+// eventually polls cond until it holds or the deadline passes and returns
+// how long that took (benchmarks time propagation with it: a 5 ms poll).
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
 		if time.Since(start) > within {
 			t.Fatalf("%s: not within %s", what, within)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	return time.Since(start)
 }

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/uberan/latus/internal/prosodytest"
 )
 
 // BenchmarkSync measures Latus between two devices on loopback beside
@@ -53,19 +51,19 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 	}
 
 	// --- Latus ---
-	acct := benchAccount(b)
-	da, db := acct.benchDevice(b), acct.benchDevice(b)
+	acct := newAccount(b)
+	da, db := acct.device(b), acct.device(b)
 	if err := os.MkdirAll(da.path("warmup"), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	waitFor(b, 20*time.Second, "devices see each other", func() bool {
+	eventually(b, 20*time.Second, "devices see each other", func() bool {
 		_, err := os.Stat(db.path("warmup"))
 		return err == nil
 	})
 
 	// 1. Cold sequential read on B of a big file written on A.
 	sh(b, da.mnt, "cp "+src+" big.bin && sync big.bin")
-	waitFor(b, 60*time.Second, "big.bin listed on B", func() bool {
+	eventually(b, 60*time.Second, "big.bin listed on B", func() bool {
 		st, err := os.Stat(db.path("big.bin"))
 		return err == nil && st.Size() == size
 	})
@@ -90,7 +88,7 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 	sh(b, da.mnt, "cp "+src2+" big2.bin")
 	closed := time.Now()
 	sh(b, da.mnt, "sync big2.bin")
-	waitFor(b, 60*time.Second, "big2.bin listed on B", func() bool {
+	eventually(b, 60*time.Second, "big2.bin listed on B", func() bool {
 		st, err := os.Stat(db.path("big2.bin"))
 		return err == nil && st.Size() == size
 	})
@@ -120,7 +118,7 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 	}
 	writeSmall(b, smallDir, nFiles)
 	closed = time.Now()
-	waitFor(b, 120*time.Second, "small files listed on B", func() bool {
+	eventually(b, 120*time.Second, "small files listed on B", func() bool {
 		return countFiles(db.path("small"), 4096) == nFiles
 	})
 	prefetchLabel := fmt.Sprintf("latus prefetch of %d-file folder on B", nFiles)
@@ -161,7 +159,7 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 
 		sh(b, st[0], "cp "+src+" big.bin && sync big.bin")
 		closed := time.Now()
-		waitFor(b, 300*time.Second, "syncthing big.bin on B", func() bool {
+		eventually(b, 300*time.Second, "syncthing big.bin on B", func() bool {
 			fi, err := os.Stat(filepath.Join(st[1], "big.bin"))
 			return err == nil && fi.Size() == size
 		})
@@ -175,7 +173,7 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 		}
 		writeSmall(b, dir, nFiles)
 		closed = time.Now()
-		waitFor(b, 300*time.Second, "syncthing small files on B", func() bool {
+		eventually(b, 300*time.Second, "syncthing small files on B", func() bool {
 			return countFiles(filepath.Join(st[1], "small"), 4096) == nFiles
 		})
 		stSmall := time.Since(closed)
@@ -195,40 +193,6 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 	b.Log(out.String())
 }
 
-// benchAccount is newAccount for any testing.TB.
-func benchAccount(tb testing.TB) *account {
-	tb.Helper()
-	srv := prosodytest.Start(tb)
-	a := &account{srv: srv, pass: "secret-pass"}
-	a.jid = srv.Register(tb, "alice", a.pass)
-	return a
-}
-
-// benchDevice is (*account).device for any testing.TB.
-func (a *account) benchDevice(tb testing.TB) *device {
-	tb.Helper()
-	d := newDevice(tb)
-	cfg := fmt.Sprintf("[xmpp]\njid = %q\nserver = %q\npassword = %q\ninsecure_tls = true\n", a.jid, a.srv.Addr, a.pass)
-	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	d.mount()
-	return d
-}
-
-// waitFor is eventually for any testing.TB.
-func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
-	tb.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			tb.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // medianPropagation writes n small files one at a time under from and
 // times each until it reads back whole under to.
 func medianPropagation(tb testing.TB, from, to string, n int) time.Duration {
@@ -243,7 +207,7 @@ func medianPropagation(tb testing.TB, from, to string, n int) time.Duration {
 		if err := os.WriteFile(filepath.Join(from, name), want, 0o644); err != nil {
 			tb.Fatal(err)
 		}
-		took = append(took, waitFor(tb, 60*time.Second, "propagation of "+name, func() bool {
+		took = append(took, eventually(tb, 60*time.Second, "propagation of "+name, func() bool {
 			got, err := os.ReadFile(filepath.Join(to, name))
 			return err == nil && bytes.Equal(got, want)
 		}))
