@@ -13,6 +13,21 @@ func (s *Store) MarkHeld(id ID, device string) error {
 	if device == "" || len(device) > maxDeviceLen {
 		return fmt.Errorf("mark chunk %s held: device name must be 1 to %d bytes, got %d", id.Short(), maxDeviceLen, len(device))
 	}
+	return s.editEntry(id, "mark held", func(ne *entry) (bool, error) {
+		if ne.empty() || slices.Contains(ne.holders, device) {
+			return false, nil
+		}
+		if len(ne.holders) >= 255 {
+			return false, nil // plenty of copies elsewhere; the record keeps its size
+		}
+		ne.holders = append(ne.holders, device)
+		return true, nil
+	})
+}
+
+// editEntry runs edit on id's entry under the chunk's lock and persists
+// the entry when edit reports a change; what names the operation in errors.
+func (s *Store) editEntry(id ID, what string, edit func(ne *entry) (bool, error)) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -20,15 +35,12 @@ func (s *Store) MarkHeld(id ID, device string) error {
 	s.lockID(id)
 	defer s.unlockID(id)
 	ne := s.snapshot(id)
-	if ne.empty() || slices.Contains(ne.holders, device) {
-		return nil
+	changed, err := edit(ne)
+	if err != nil || !changed {
+		return err
 	}
-	if len(ne.holders) >= 255 {
-		return nil // plenty of copies elsewhere; the record keeps its size
-	}
-	ne.holders = append(ne.holders, device)
 	if err := s.commit(id, ne); err != nil {
-		return fmt.Errorf("mark held: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -50,21 +62,13 @@ func (s *Store) Holders(id ID) ([]string, error) {
 // Pin adds a pin to id; a pinned chunk is never evicted. Pins are counted
 // and may be set before the chunk is stored.
 func (s *Store) Pin(id ID) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer s.leave()
-	s.lockID(id)
-	defer s.unlockID(id)
-	ne := s.snapshot(id)
-	if ne.pins == ^uint32(0) {
-		return fmt.Errorf("pin chunk %s: too many pins", id.Short())
-	}
-	ne.pins++
-	if err := s.commit(id, ne); err != nil {
-		return fmt.Errorf("pin: %w", err)
-	}
-	return nil
+	return s.editEntry(id, "pin", func(ne *entry) (bool, error) {
+		if ne.pins == ^uint32(0) {
+			return false, fmt.Errorf("pin chunk %s: too many pins", id.Short())
+		}
+		ne.pins++
+		return true, nil
+	})
 }
 
 // errNotPinned is returned by Unpin for a chunk without pins.
@@ -72,21 +76,13 @@ var errNotPinned = errors.New("not pinned")
 
 // Unpin removes one pin from id.
 func (s *Store) Unpin(id ID) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer s.leave()
-	s.lockID(id)
-	defer s.unlockID(id)
-	ne := s.snapshot(id)
-	if ne.pins == 0 {
-		return fmt.Errorf("unpin chunk %s: %w", id.Short(), errNotPinned)
-	}
-	ne.pins--
-	if err := s.commit(id, ne); err != nil {
-		return fmt.Errorf("unpin: %w", err)
-	}
-	return nil
+	return s.editEntry(id, "unpin", func(ne *entry) (bool, error) {
+		if ne.pins == 0 {
+			return false, fmt.Errorf("unpin chunk %s: %w", id.Short(), errNotPinned)
+		}
+		ne.pins--
+		return true, nil
+	})
 }
 
 // Pins returns how many pins id has.
