@@ -22,22 +22,24 @@
 // Bytes live in one file per chunk, Dir/xx/<id>, written to a temporary
 // file, fsynced and renamed; they are zstd-compressed only when that saves
 // at least 10 %. The bbolt index (Dir/index.db) holds state, sizes, codec,
-// last access, pins and the devices known to hold each chunk; chunk bytes
+// last access, pins, custody and the devices known to keep each chunk; chunk bytes
 // never go into bbolt. A memory LRU keeps recently read plain chunks.
 //
-// # Capacity
+// # Capacity and custody
 //
 // The store never holds more than Capacity stored bytes plus one maximum
 // chunk. To make room it evicts, least recently used first, complete and
-// unpinned chunks that at least one other device holds (MarkHeld). A chunk
-// only this device holds is never evicted: when nothing can be evicted,
-// Put and Write fail with ErrFull, which wraps ENOSPC, and store nothing.
-// A chunk stored by Write came from another device, so it counts as held
-// elsewhere; the Fetcher also records the source it came from as a holder.
-// A chunk stored by Put stays local-only until MarkHeld names a device that
-// has it (peers do this when a device acknowledges a replica). Last-access
-// times are kept in memory and written to the index every 30 s and at
-// Close, so a Read hit costs no index write.
+// unpinned chunks that are not in this device's custody: cached copies of
+// chunks another device keeps. A chunk in custody (a local write, or a
+// replica this device accepted) is never evicted; custody moves to another
+// device only by a confirmed, proved hand-off (custody.go), so at every
+// moment some device keeps every chunk it was given. When a write does not
+// fit, Options.Relieve may make room (the engine hands cold chunks to
+// their other holders and prunes history) and the write is tried once
+// more; when nothing can be freed, Put and Write fail with ErrFull, which
+// wraps ENOSPC, and store nothing. Last-access times are kept in memory and
+// written to the index every 30 s and at Close, so a Read hit costs no
+// index write.
 //
 // # Fetcher
 //

@@ -22,13 +22,18 @@ var (
 	ErrFull error = fullError{}
 	// ErrUnavailable is returned by the Fetcher when no source could supply a chunk.
 	ErrUnavailable = errors.New("chunks: no source has the chunk")
+	// ErrReleasing is returned by Keep and BeginRelease while this device
+	// is handing custody of the same chunk to another device.
+	ErrReleasing = errors.New("chunks: custody of the chunk is being released")
 	// ErrClosed is returned when the store or fetcher is closed.
 	ErrClosed = errors.New("chunks: closed")
 )
 
 type fullError struct{}
 
-func (fullError) Error() string { return "chunks: cache full of chunks no other device holds yet" }
+func (fullError) Error() string {
+	return "chunks: cache full of chunks this device must keep (no other device has taken them over yet)"
+}
 
 func (fullError) Is(target error) bool { return target == syscall.ENOSPC }
 

@@ -25,7 +25,7 @@ func TestFullWhenNothingEvictable(t *testing.T) {
 	if err := s.Pin(ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkHeld(ids[0], "peer"); err != nil { // held but pinned
+	if err := handOff(s, ids[0], "peer"); err != nil { // held but pinned
 		t.Fatal(err)
 	}
 	before := s.Usage()
@@ -51,7 +51,7 @@ func TestFullWhenNothingEvictable(t *testing.T) {
 	}
 	wantState(t, s, Sum(extra), InProgress)
 	// Once another device holds a chunk, room can be made.
-	if err := s.MarkHeld(ids[1], "peer"); err != nil {
+	if err := handOff(s, ids[1], "peer"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Write(Sum(extra), tok, extra); err != nil {
@@ -68,7 +68,7 @@ func TestCapHoldsUnderStream(t *testing.T) {
 	}{
 		{"put+markheld", func(t *testing.T, s *Store, data []byte) ID {
 			id := mustPut(t, s, data)
-			if err := s.MarkHeld(id, "peer"); err != nil {
+			if err := handOff(s, id, "peer"); err != nil {
 				t.Fatal(err)
 			}
 			return id
@@ -122,7 +122,7 @@ func TestCapHoldsWithParallelWriters(t *testing.T) {
 				data := RandomBytes(uint64(w*1000+i), 60_000+w*1000)
 				id, err := s.Put(data)
 				if err == nil {
-					err = s.MarkHeld(id, "peer")
+					err = handOff(s, id, "peer")
 				}
 				if err != nil {
 					errs <- fmt.Errorf("writer %d put %d: %w", w, i, err)
@@ -147,7 +147,7 @@ func TestCapHoldsWithParallelWriters(t *testing.T) {
 func TestPinnedNeverEvicted(t *testing.T) {
 	s := capStore(t, 4*kb)
 	pinned := mustPut(t, s, RandomBytes(1000, kb))
-	if err := s.MarkHeld(pinned, "peer"); err != nil {
+	if err := handOff(s, pinned, "peer"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Pin(pinned); err != nil {
@@ -156,7 +156,7 @@ func TestPinnedNeverEvicted(t *testing.T) {
 	local := mustPut(t, s, RandomBytes(1001, kb)) // local-only
 	for i := range 20 {
 		id := mustPut(t, s, RandomBytes(uint64(i), kb))
-		if err := s.MarkHeld(id, "peer"); err != nil {
+		if err := handOff(s, id, "peer"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,7 +184,7 @@ func TestEvictionIsLRU(t *testing.T) {
 			var ids []ID
 			for i := range 3 {
 				id := mustPut(t, s, RandomBytes(uint64(i), kb))
-				if err := s.MarkHeld(id, "peer"); err != nil {
+				if err := handOff(s, id, "peer"); err != nil {
 					t.Fatal(err)
 				}
 				ids = append(ids, id)

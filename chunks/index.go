@@ -22,8 +22,12 @@ var (
 // Record flags.
 const (
 	// flagFetched marks a chunk that came from another device (Write), as
-	// opposed to a local write (Put): some other device holds it.
+	// opposed to a local write (Put).
 	flagFetched uint8 = 1 << iota
+	// flagCustody marks a chunk this device has promised to keep: a local
+	// write, or a replica it accepted. It is never evicted; it is given
+	// up only by a release that another device confirmed (custody.go).
+	flagCustody
 )
 
 // entry is the in-memory mirror of an index record. Entries in Store.entries
@@ -37,7 +41,7 @@ type entry struct {
 	atime   int64 // unix nanoseconds of the last access
 	pins    uint32
 	token   Token
-	holders []string // other devices known to hold the chunk
+	holders []string // other devices that took custody of the chunk, as far as this one knows
 
 	// Memory only.
 	elem     *list.Element // position in the LRU of complete chunks
@@ -50,14 +54,18 @@ func (e *entry) empty() bool {
 }
 
 // evictable reports whether eviction may drop the chunk: complete,
-// unpinned, and held by some other device.
+// unpinned, and not in this device's custody (a cached copy).
 func (e *entry) evictable() bool {
-	return e.state == Complete && e.pins == 0 && !e.localOnly()
+	return e.state == Complete && e.pins == 0 && !e.custody()
 }
 
-// localOnly reports whether this device is the only known holder.
+// custody reports whether this device promised to keep the chunk.
+func (e *entry) custody() bool { return e.flags&flagCustody != 0 }
+
+// localOnly reports whether this device keeps the chunk and knows of no
+// other device that does: it waits to reach another device.
 func (e *entry) localOnly() bool {
-	return e.flags&flagFetched == 0 && len(e.holders) == 0
+	return e.custody() && len(e.holders) == 0
 }
 
 // clone returns a copy that shares nothing mutable with e.
@@ -69,7 +77,7 @@ func (e *entry) clone() *entry {
 }
 
 const (
-	recordVersion = 1
+	recordVersion = 2
 	recordFixed   = 41 // bytes before the holders
 	offAtime      = 19
 	maxDeviceLen  = 255
@@ -106,7 +114,7 @@ func (e *entry) encode() []byte {
 var errBadRecord = errors.New("malformed index record")
 
 func decodeEntry(b []byte) (*entry, error) {
-	if len(b) < recordFixed || b[0] != recordVersion {
+	if len(b) < recordFixed || (b[0] != recordVersion && b[0] != 1) {
 		return nil, errBadRecord
 	}
 	e := &entry{
@@ -133,6 +141,16 @@ func decodeEntry(b []byte) (*entry, error) {
 	}
 	if p != len(b) {
 		return nil, errBadRecord
+	}
+	if b[0] == 1 {
+		// Version 1 had no custody: a local write was kept until some
+		// device said "have", and those claims were never proved. Local
+		// writes are this device's custody; the claimed holders are
+		// forgotten, so replication proves them again.
+		if e.state == Complete && e.flags&flagFetched == 0 {
+			e.flags |= flagCustody
+		}
+		e.holders = nil
 	}
 	return e, nil
 }

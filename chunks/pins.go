@@ -6,25 +6,6 @@ import (
 	"slices"
 )
 
-// MarkHeld records that device holds id, which makes a complete chunk
-// evictable (unless pinned). Holders are tracked only for chunks the store
-// knows (complete, in progress or pinned); for others it is a no-op.
-func (s *Store) MarkHeld(id ID, device string) error {
-	if device == "" || len(device) > maxDeviceLen {
-		return fmt.Errorf("mark chunk %s held: device name must be 1 to %d bytes, got %d", id.Short(), maxDeviceLen, len(device))
-	}
-	return s.editEntry(id, "mark held", func(ne *entry) (bool, error) {
-		if ne.empty() || slices.Contains(ne.holders, device) {
-			return false, nil
-		}
-		if len(ne.holders) >= 255 {
-			return false, nil // plenty of copies elsewhere; the record keeps its size
-		}
-		ne.holders = append(ne.holders, device)
-		return true, nil
-	})
-}
-
 // editEntry runs edit on id's entry under the chunk's lock and persists
 // the entry when edit reports a change; what names the operation in errors.
 func (s *Store) editEntry(id ID, what string, edit func(ne *entry) (bool, error)) error {
@@ -45,7 +26,7 @@ func (s *Store) editEntry(id ID, what string, edit func(ne *entry) (bool, error)
 	return nil
 }
 
-// Holders returns the other devices known to hold id.
+// Holders returns the other devices known to keep id.
 func (s *Store) Holders(id ID) ([]string, error) {
 	if err := s.enter(); err != nil {
 		return nil, err

@@ -347,7 +347,7 @@ func TestPinsAndHolders(t *testing.T) {
 		t.Errorf("pins are not counted: %+v", u)
 	}
 	for _, dev := range []string{"b", "c", "b"} {
-		if err := s.MarkHeld(id, dev); err != nil {
+		if err := s.AddHolder(id, dev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -358,12 +358,12 @@ func TestPinsAndHolders(t *testing.T) {
 		t.Errorf("a chunk another device holds is counted local-only: %+v", u)
 	}
 	for _, bad := range []string{"", string(make([]byte, 256))} {
-		if err := s.MarkHeld(id, bad); err == nil {
-			t.Errorf("MarkHeld with a %d-byte device succeeded", len(bad))
+		if err := s.AddHolder(id, bad); err == nil {
+			t.Errorf("AddHolder with a %d-byte device succeeded", len(bad))
 		}
 	}
-	if err := s.MarkHeld(unknown, "b"); err != nil {
-		t.Errorf("MarkHeld of an unknown chunk: %v", err)
+	if err := s.AddHolder(unknown, "b"); err != nil {
+		t.Errorf("AddHolder of an unknown chunk: %v", err)
 	}
 	if hs, err := s.Holders(unknown); err != nil || len(hs) != 0 {
 		t.Errorf("Holders of an unknown chunk: %q, %v", hs, err)

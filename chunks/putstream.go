@@ -45,7 +45,7 @@ func (s *Store) PutStream(r io.Reader) (refs []Ref, hash ID, size int64, err err
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				if err := s.put(j.ref.ID, *j.data, true); err != nil {
+				if err := s.withRoom(j.ref.Size, func() error { return s.put(j.ref.ID, *j.data, true) }); err != nil {
 					fail(fmt.Errorf("put chunk at offset %d: %w", j.ref.Offset, err))
 				}
 				bufs.Put(j.data)

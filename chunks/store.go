@@ -68,6 +68,12 @@ type Options struct {
 	Capacity int64  // hard byte cap on stored bytes; 0 = no cap
 	MemCache int64  // bytes of the plain-chunk LRU; 0 = 64 MiB, < 0 = none
 	Logger   *slog.Logger
+	// Relieve, when set, is called when a write does not fit under the cap
+	// and nothing is evictable. It may make room (hand custody of cold
+	// chunks to other devices, prune history) and returns once it has done
+	// what it can; the write is then tried once more. It runs outside the
+	// store's locks and may call the store.
+	Relieve func(need int64)
 }
 
 // Usage describes how full the store is.
@@ -76,7 +82,8 @@ type Usage struct {
 	Capacity  int64 // 0 = no cap
 	Chunks    int   // complete chunks
 	Pinned    int   // complete chunks with at least one pin
-	LocalOnly int   // complete chunks no other device is known to hold
+	LocalOnly int   // chunks in custody here that no other device is known to keep
+	Custody   int64 // stored bytes of chunks in this device's custody (never evicted)
 }
 
 // Store is the content-addressed chunk store. Its methods are safe for
@@ -97,16 +104,20 @@ type Store struct {
 	life   sync.RWMutex
 	closed bool // guarded by life
 
-	mu       sync.Mutex // guards the fields below; never held across I/O
-	entries  map[ID]*entry
-	lru      *list.List // IDs of complete chunks, most recently used first
-	busy     map[ID]chan struct{}
-	dirty    map[ID]struct{} // atime changed since the last flush
-	used     int64           // stored bytes of complete chunks
-	reserved int64           // stored bytes of writes between reserve and install
-	nChunks  int
-	nPinned  int
-	nLocal   int
+	mu        sync.Mutex // guards the fields below; never held across I/O
+	entries   map[ID]*entry
+	lru       *list.List // IDs of complete chunks, most recently used first
+	busy      map[ID]chan struct{}
+	dirty     map[ID]struct{} // atime changed since the last flush
+	used      int64           // stored bytes of complete chunks
+	reserved  int64           // stored bytes of writes between reserve and install
+	nChunks   int
+	nPinned   int
+	nLocal    int
+	nCustody  int64           // stored bytes in custody
+	releasing map[ID]struct{} // custody releases waiting for another device's confirmation
+
+	relieve func(need int64)
 
 	stop chan struct{} // closed by Close: stops the atime flusher
 	done chan struct{} // closed by the atime flusher when it returns
@@ -141,17 +152,19 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open chunk store: %s: %w", dbPath, err)
 	}
 	s := &Store{
-		dir:      opts.Dir,
-		capacity: opts.Capacity,
-		log:      log,
-		db:       db,
-		cache:    newMemCache(mem),
-		entries:  make(map[ID]*entry),
-		lru:      list.New(),
-		busy:     make(map[ID]chan struct{}),
-		dirty:    make(map[ID]struct{}),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		dir:       opts.Dir,
+		capacity:  opts.Capacity,
+		log:       log,
+		db:        db,
+		cache:     newMemCache(mem),
+		entries:   make(map[ID]*entry),
+		lru:       list.New(),
+		busy:      make(map[ID]chan struct{}),
+		releasing: make(map[ID]struct{}),
+		relieve:   opts.Relieve,
+		dirty:     make(map[ID]struct{}),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
 		db.Close()
@@ -393,6 +406,9 @@ func (s *Store) account(e *entry, sign int) {
 	if e.localOnly() {
 		s.nLocal += sign
 	}
+	if e.custody() {
+		s.nCustody += int64(sign) * e.stored
+	}
 }
 
 // touch records an access to a complete chunk. s.mu is held.
@@ -489,8 +505,8 @@ func (s *Store) awaitProgress(done <-chan struct{}, id ID) bool {
 // are verified first: when they do not hash to id it returns ErrCorrupt,
 // stores nothing and the fetch keeps its token (another source may be
 // tried). It returns ErrStaleToken when t is not current and an error
-// wrapping ErrFull when there is no room. A written chunk came from
-// another device, so it may be evicted.
+// wrapping ErrFull when there is no room. A written chunk is a cached copy
+// of another device's: evictable until Keep takes custody of it.
 func (s *Store) Write(id ID, t Token, plain []byte) error {
 	return s.write(id, t, plain, "")
 }
@@ -502,7 +518,9 @@ func (s *Store) write(id ID, t Token, plain []byte, holder string) error {
 		return err
 	}
 	codec, stored := s.codecs.encode(plain)
-	return s.writeStored(id, t, codec, stored, int64(len(plain)), holder)
+	return s.withRoom(int64(len(stored)), func() error {
+		return s.writeStored(id, t, codec, stored, int64(len(plain)), holder)
+	})
 }
 
 // WriteStored is Write from the stored form of a chunk (as ReadStored
@@ -529,7 +547,9 @@ func (s *Store) WriteStored(id ID, t Token, c Codec, stored []byte) error {
 	if !worthIt(len(stored), len(plain)) {
 		c, stored = CodecNone, plain
 	}
-	return s.writeStored(id, t, c, stored, int64(len(plain)), "")
+	return s.withRoom(int64(len(stored)), func() error {
+		return s.writeStored(id, t, c, stored, int64(len(plain)), "")
+	})
 }
 
 // checkPlain verifies that plain is a chunk whose ID is id.
@@ -605,17 +625,17 @@ func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int6
 	return nil
 }
 
-// Put stores plain as a local write and returns its ID. A new chunk is held
-// by this device only and is never evicted until MarkHeld names another
-// holder. Putting a complete chunk is a no-op. It returns an error wrapping
-// ErrFull (and syscall.ENOSPC) when nothing can be evicted to make room;
-// then nothing is stored.
+// Put stores plain as a local write and returns its ID. The chunk is in
+// this device's custody: never evicted until a release to another device
+// is confirmed. Putting a complete chunk takes custody of it. It returns an
+// error wrapping ErrFull (and syscall.ENOSPC) when nothing can be evicted
+// to make room; then nothing is stored.
 func (s *Store) Put(plain []byte) (ID, error) {
 	if len(plain) > MaxChunk {
 		return ID{}, fmt.Errorf("put chunk: %d bytes, more than the %d-byte maximum chunk", len(plain), MaxChunk)
 	}
 	id := Sum(plain)
-	return id, s.put(id, plain, false)
+	return id, s.withRoom(int64(len(plain)), func() error { return s.put(id, plain, false) })
 }
 
 // put is Put of plain whose ID the caller computed. batch lets the index
@@ -629,6 +649,12 @@ func (s *Store) put(id ID, plain []byte, batch bool) error {
 	defer s.unlockID(id)
 	prev := s.snapshot(id)
 	if prev.state == Complete {
+		if !prev.custody() {
+			// A cached copy now backs a local write: keep it.
+			prev.flags |= flagCustody
+			prev.atime = time.Now().UnixNano()
+			return s.commit(id, prev)
+		}
 		s.mu.Lock()
 		if e := s.entries[id]; e != nil {
 			s.touch(id, e)
@@ -639,7 +665,19 @@ func (s *Store) put(id ID, plain []byte, batch bool) error {
 	c, stored := s.codecs.encode(plain)
 	return s.storeChunk(id, prev, c, stored, int64(len(plain)), batch, func(ne *entry) {
 		ne.flags &^= flagFetched
+		ne.flags |= flagCustody
 	})
+}
+
+// withRoom runs write; when it fails for want of room it asks Relieve to
+// make some and runs it once more.
+func (s *Store) withRoom(need int64, write func() error) error {
+	err := write()
+	if s.relieve == nil || !errors.Is(err, ErrFull) {
+		return err
+	}
+	s.relieve(need)
+	return write()
 }
 
 // Remove forgets id: its bytes, state, pins and holders. Removing an
@@ -674,5 +712,5 @@ func (s *Store) Remove(id ID) error {
 func (s *Store) Usage() Usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Usage{Used: s.used, Capacity: s.capacity, Chunks: s.nChunks, Pinned: s.nPinned, LocalOnly: s.nLocal}
+	return Usage{Used: s.used, Capacity: s.capacity, Chunks: s.nChunks, Pinned: s.nPinned, LocalOnly: s.nLocal, Custody: s.nCustody}
 }

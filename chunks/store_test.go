@@ -106,7 +106,7 @@ func TestReopenKeepsChunks(t *testing.T) {
 	if err := s.Pin(a); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkHeld(b, "dev2"); err != nil {
+	if err := handOff(s, b, "dev2"); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Usage()

@@ -329,3 +329,19 @@ func SourceSuite(t *testing.T, newSource func(t *testing.T) (Source, func([]byte
 		}
 	})
 }
+
+// TestHandOff releases this device's custody of id to device to, as a
+// confirmed hand-off would: the chunk becomes an evictable cached copy.
+func TestHandOff(t testing.TB, s *Store, id ID, to string) {
+	t.Helper()
+	if err := handOff(s, id, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func handOff(s *Store, id ID, to string) error {
+	if err := s.BeginRelease(id); err != nil {
+		return err
+	}
+	return s.EndRelease(id, to, true)
+}
