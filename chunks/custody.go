@@ -51,14 +51,15 @@ func (s *Store) Prove(id ID, nonce Nonce) (Proof, error) {
 	return ProofOf(nonce, plain), nil
 }
 
-// Keep takes custody of the complete chunk id on behalf of device from.
-// With release, from is handing its custody over and is forgotten as a
-// holder; otherwise from keeps its own and is recorded as one. It returns
+// Keep takes custody of the complete chunk id on behalf of device from
+// ("" when no other device asked). With release, from is handing its
+// custody over and is forgotten as a holder; otherwise from keeps its own
+// and is recorded as one. It returns
 // ErrNotFound unless the chunk is complete and ErrReleasing while this
 // device is releasing the same chunk.
 func (s *Store) Keep(id ID, from string, release bool) error {
-	if from == "" || len(from) > maxDeviceLen {
-		return fmt.Errorf("keep chunk %s: device name must be 1 to %d bytes, got %d", id.Short(), maxDeviceLen, len(from))
+	if len(from) > maxDeviceLen {
+		return fmt.Errorf("keep chunk %s: device name must be at most %d bytes, got %d", id.Short(), maxDeviceLen, len(from))
 	}
 	return s.editEntry(id, "keep", func(ne *entry) (bool, error) {
 		if ne.state != Complete {
@@ -74,6 +75,7 @@ func (s *Store) Keep(id ID, from string, release bool) error {
 		ne.flags |= flagCustody
 		i := slices.Index(ne.holders, from)
 		switch {
+		case from == "":
 		case release && i >= 0:
 			ne.holders = slices.Delete(ne.holders, i, i+1)
 			changed = true

@@ -1,0 +1,219 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
+)
+
+// DefaultReplicas is how many devices keep each chunk when Options.Replicas is 0.
+const DefaultReplicas = 2
+
+// Options configure an Engine.
+type Options struct {
+	Store    *chunks.Store
+	Fetcher  *chunks.Fetcher
+	Meta     *meta.DB
+	Replicas int  // devices that should keep each chunk; 0 = DefaultReplicas
+	KeepAll  bool // keep every chunk of every version (a home server or NAS)
+	// OnCommit runs after every local commit, before replication is
+	// kicked (the daemon counts commits and invalidates caches here).
+	OnCommit func([]meta.FileVersion)
+	Logger   *slog.Logger
+
+	// RetryEvery is how long replication waits after a round that left
+	// work it could not do (no device with room, a failed request); 0 =
+	// 30 s. Commits and devices coming online start a round at once.
+	RetryEvery time.Duration
+}
+
+// Engine is this device's sync policy. Its methods are safe for
+// concurrent use.
+type Engine struct {
+	store    *chunks.Store
+	fetcher  *chunks.Fetcher
+	meta     *meta.DB
+	replicas int
+	keepAll  bool
+	onCommit func([]meta.FileVersion)
+	log      *slog.Logger
+	retry    time.Duration
+
+	net atomic.Pointer[netBox] // nil: local-only
+
+	kickCh  chan struct{}
+	keepCh  chan []chunks.ID // KeepAll: chunks of merged versions to fetch and keep
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	relieve sync.Mutex // one Relieve at a time
+
+	mu   sync.Mutex           // guards full
+	full map[string]time.Time // devices that answered full, until when to skip them
+
+	stats struct {
+		replicated, released, refused, badProofs atomic.Int64
+	}
+}
+
+type netBox struct{ Network }
+
+// New returns an engine over the stores; Start runs its background work.
+func New(opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Fetcher == nil || opts.Meta == nil {
+		return nil, errors.New("engine: Store, Fetcher and Meta are required")
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = DefaultReplicas
+	}
+	if opts.RetryEvery <= 0 {
+		opts.RetryEvery = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		store: opts.Store, fetcher: opts.Fetcher, meta: opts.Meta,
+		replicas: opts.Replicas, keepAll: opts.KeepAll, onCommit: opts.OnCommit,
+		log: opts.Logger, retry: opts.RetryEvery,
+		kickCh: make(chan struct{}, 1), keepCh: make(chan []chunks.ID, 64),
+		full: map[string]time.Time{},
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Start runs replication (and, with KeepAll, keeping) until Close.
+func (e *Engine) Start() {
+	e.wg.Add(1)
+	go e.replicateLoop()
+	if e.keepAll {
+		e.wg.Add(1)
+		go e.keepLoop()
+	}
+}
+
+// Close stops the background work and waits for it.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// SetNetwork connects the engine to other devices; nil makes it local-only.
+func (e *Engine) SetNetwork(n Network) {
+	if n == nil {
+		e.net.Store(nil)
+		return
+	}
+	e.net.Store(&netBox{n})
+	e.kick()
+}
+
+func (e *Engine) network() Network {
+	if b := e.net.Load(); b != nil {
+		return b.Network
+	}
+	return nil
+}
+
+// Committed is the hook every local writer calls after a commit (the
+// mount, import, restore): other devices are told and replication starts.
+func (e *Engine) Committed(vs []meta.FileVersion) {
+	if len(vs) == 0 {
+		return
+	}
+	if e.onCommit != nil {
+		e.onCommit(vs)
+	}
+	if n := e.network(); n != nil {
+		n.Notify()
+	}
+	e.kick()
+}
+
+// Merged is the hook for versions merged from another device.
+func (e *Engine) Merged(res meta.MergeResult) {
+	if !e.keepAll {
+		return
+	}
+	var ids []chunks.ID
+	for _, v := range res.Applied {
+		for _, r := range v.Chunks {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	select {
+	case e.keepCh <- ids:
+	case <-e.ctx.Done():
+	}
+}
+
+// DeviceOnline is the hook for a device that became reachable.
+func (e *Engine) DeviceOnline(device string) {
+	e.mu.Lock()
+	delete(e.full, device)
+	e.mu.Unlock()
+	e.kick()
+}
+
+func (e *Engine) kick() {
+	select {
+	case e.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+// Stats counts what the engine did since it started, and what waits.
+type Stats struct {
+	Replicated int64 // chunks another device took custody of and proved
+	Released   int64 // chunks handed to another device under pressure
+	Refused    int64 // chunks a device would not or could not keep
+	BadProofs  int64 // answers whose proof of possession was wrong
+	Waiting    int   // chunks kept here that fewer than Replicas devices keep
+}
+
+// Stats reports the counters and how many chunks wait for copies.
+func (e *Engine) Stats() Stats {
+	st := Stats{
+		Replicated: e.stats.replicated.Load(), Released: e.stats.released.Load(),
+		Refused: e.stats.refused.Load(), BadProofs: e.stats.badProofs.Load(),
+	}
+	if ws, err := e.underReplicated(); err == nil {
+		st.Waiting = len(ws)
+	}
+	return st
+}
+
+// Copies returns how many devices are known to keep every chunk of v:
+// the minimum over its chunks of this device (when it holds the chunk)
+// plus the other devices known to keep it.
+func (e *Engine) Copies(v meta.FileVersion) int {
+	best := -1
+	for _, r := range v.Chunks {
+		in, err := e.store.Stat(r.ID)
+		if err != nil {
+			return 0
+		}
+		n := len(in.Holders)
+		if in.State == chunks.Complete {
+			n++
+		}
+		if best < 0 || n < best {
+			best = n
+		}
+	}
+	if best < 0 {
+		return e.replicas // no chunks: every device has it with the version
+	}
+	return best
+}

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/uberan/latus/chunks"
+)
+
+// underReplicated returns the chunks kept here that fewer than Replicas
+// devices keep, coldest first.
+func (e *Engine) underReplicated() ([]chunks.Info, error) {
+	want := e.replicas - 1
+	return e.store.Custodied(func(in chunks.Info) bool { return len(in.Holders) < want })
+}
+
+func (e *Engine) replicateLoop() {
+	defer e.wg.Done()
+	retry := time.NewTimer(e.retry)
+	defer retry.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.kickCh:
+		case <-retry.C:
+		}
+		more := e.replicate(e.ctx)
+		if !retry.Stop() {
+			select {
+			case <-retry.C:
+			default:
+			}
+		}
+		if more {
+			retry.Reset(e.retry)
+		}
+	}
+}
+
+// replicate runs one round: every under-replicated chunk is offered to
+// online devices that do not keep it yet, until it has its copies or no
+// device takes it. It reports whether work was left undone.
+func (e *Engine) replicate(ctx context.Context) (more bool) {
+	net := e.network()
+	if net == nil {
+		return false
+	}
+	need, err := e.underReplicated()
+	if err != nil || len(need) == 0 {
+		return false
+	}
+	online := net.Online()
+	slices.Sort(online)
+	placed := map[chunks.ID]int{}
+	for _, dev := range online {
+		if ctx.Err() != nil {
+			return true
+		}
+		if e.skipFull(dev) {
+			more = true
+			continue
+		}
+		var batch []chunks.Info
+		var bytes int64
+		flush := func() bool {
+			if len(batch) == 0 {
+				return true
+			}
+			ok := e.place(ctx, net, dev, batch, placed)
+			batch, bytes = batch[:0], 0
+			return ok
+		}
+		for _, in := range need {
+			if slices.Contains(in.Holders, dev) || len(in.Holders)+placed[in.ID] >= e.replicas-1 {
+				continue
+			}
+			batch = append(batch, in)
+			bytes += in.Stored
+			if len(batch) == MaxKeepChunks || bytes >= maxKeepBytes {
+				if !flush() {
+					more = true
+					break
+				}
+			}
+		}
+		if !flush() {
+			more = true
+		}
+	}
+	for _, in := range need {
+		if len(in.Holders)+placed[in.ID] < e.replicas-1 && len(online) > len(in.Holders) {
+			more = true
+		}
+	}
+	return more
+}
+
+// place asks dev to keep batch and records the devices that proved it.
+// It reports false when dev should not be asked again this round.
+func (e *Engine) place(ctx context.Context, net Network, dev string, batch []chunks.Info, placed map[chunks.ID]int) bool {
+	ids := make([]KeepChunk, len(batch))
+	for i, in := range batch {
+		ids[i] = KeepChunk{ID: in.ID, Size: in.Stored}
+	}
+	ok, refused, err := e.ask(ctx, net, dev, false, ids)
+	if err != nil {
+		e.log.Debug("replicate: keep request failed", "device", dev, "chunks", len(ids), "err", err)
+		return false
+	}
+	for _, id := range ok {
+		if err := e.store.AddHolder(id, dev); err != nil {
+			e.log.Warn("replicate: recording a keeper", "chunk", id.Short(), "device", dev, "err", err)
+			continue
+		}
+		placed[id]++
+		e.stats.replicated.Add(1)
+	}
+	full := false
+	for _, code := range refused {
+		e.stats.refused.Add(1)
+		if code == KeepFull {
+			full = true
+		}
+	}
+	if len(ok) > 0 {
+		e.log.Debug("replicate: chunks kept by another device", "device", dev, "chunks", len(ok), "refused", len(refused))
+	}
+	if full {
+		e.markFull(dev)
+		return false
+	}
+	return true
+}
+
+func (e *Engine) markFull(dev string) {
+	e.mu.Lock()
+	e.full[dev] = time.Now().Add(e.retry * 4)
+	e.mu.Unlock()
+}
+
+func (e *Engine) skipFull(dev string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	until, ok := e.full[dev]
+	if ok && time.Now().After(until) {
+		delete(e.full, dev)
+		return false
+	}
+	return ok
+}
+
+// keepLoop fetches and keeps the chunks of merged versions (KeepAll).
+func (e *Engine) keepLoop() {
+	defer e.wg.Done()
+	// Everything already known first: a device that just became a keeper
+	// of everything catches up.
+	var all []chunks.ID
+	if err := e.meta.Refs(func(id chunks.ID) error { all = append(all, id); return nil }); err != nil {
+		e.log.Warn("keep all: listing chunks", "err", err)
+	}
+	e.keepChunks(all)
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case ids := <-e.keepCh:
+			e.keepChunks(ids)
+		}
+	}
+}
+
+func (e *Engine) keepChunks(ids []chunks.ID) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := e.fetcher.FetchAll(e.ctx, ids, nil); err != nil && e.ctx.Err() == nil {
+		e.log.Warn("keep all: fetching", "chunks", len(ids), "err", err)
+	}
+	for _, id := range ids {
+		in, err := e.store.Stat(id)
+		if err != nil || in.State != chunks.Complete || in.Custody {
+			continue
+		}
+		// Nobody is named: the writer learns of this copy when it asks.
+		if err := e.store.Keep(id, "", false); err != nil && e.ctx.Err() == nil {
+			e.log.Debug("keep all: keeping", "chunk", id.Short(), "err", err)
+		}
+	}
+}
