@@ -3,10 +3,12 @@ package peers
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/xml"
 	"testing"
 	"time"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/engine"
 	"github.com/uberan/latus/meta"
 )
 
@@ -137,20 +139,6 @@ func FuzzPresence(f *testing.F) {
 	})
 }
 
-func FuzzHave(f *testing.F) {
-	f.Add([]byte(`<have xmlns='urn:latus:0'><c id='` + chunks.Sum(nil).String() + `'/></have>`))
-	f.Add([]byte(`<have xmlns='urn:latus:0'><c id='nope'/></have>`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var h haveQuery
-		if err := unmarshalPayload(data, &h); err != nil {
-			return
-		}
-		if ids, err := h.ids(); err == nil && len(ids) > maxHave {
-			t.Fatalf("%d ids accepted", len(ids))
-		}
-	})
-}
-
 func FuzzFrames(f *testing.F) {
 	f.Add(appendRequest(nil, request{id: 7, chunk: chunks.Sum(nil)}))
 	f.Add(appendRespHeader(nil, respHeader{id: 7, status: statusOK, codec: chunks.CodecZstd, length: 1000}))
@@ -168,6 +156,23 @@ func FuzzFrames(f *testing.F) {
 			if got := appendRespHeader(nil, h); !bytes.Equal(got, data) {
 				t.Fatalf("header does not round-trip")
 			}
+		}
+	})
+}
+
+func FuzzKeep(f *testing.F) {
+	f.Add([]byte(`<keep xmlns='urn:latus:0' release='true' nonce='` + chunks.Sum(nil).String() + `'><c id='` + chunks.Sum(nil).String() + `' size='5'/></keep>`))
+	f.Add([]byte(`<keep xmlns='urn:latus:0' nonce='00'><c id='nope' code='ok' proof='zz'/></keep>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var q keepQuery
+		if xml.Unmarshal(data, &q) != nil {
+			return
+		}
+		if req, err := q.request(); err == nil && (len(req.Chunks) == 0 || len(req.Chunks) > engine.MaxKeepChunks) {
+			t.Fatalf("accepted %d chunks", len(req.Chunks))
+		}
+		if as, err := q.answers(); err == nil && len(as) > engine.MaxKeepChunks {
+			t.Fatalf("accepted %d answers", len(as))
 		}
 	})
 }

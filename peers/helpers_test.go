@@ -35,7 +35,6 @@ func fastTuning() *tuning {
 	tu.minBackoff, tu.maxBackoff = 50*time.Millisecond, 400*time.Millisecond
 	tu.pingEvery, tu.pingTimeout = time.Second, 5*time.Second
 	tu.loginTimeout, tu.iqTimeout = 5*time.Second, 10*time.Second
-	tu.haveEvery = 50 * time.Millisecond
 	tu.dialRetry = time.Second
 	return &tu
 }

@@ -62,8 +62,10 @@ func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 		reply, err = s.answerIndex(d, &payload)
 	case "notify":
 		reply, err = s.answerNotify(d, &payload, iq.From)
-	case "have":
-		reply, err = s.answerHave(d, &payload, iq.From)
+	case "keep":
+		err = s.answerKeep(d, &payload, iq.From)
+	case "kept":
+		err = s.answerKept(d, &payload, iq.From)
 	case "dial":
 		reply, err = s.answerDial(d, &payload)
 	case "chunk":
@@ -104,50 +106,6 @@ func (s *Swarm) answerNotify(d *xml.Decoder, start *xml.StartElement, from jid.J
 		p.poke(p.pullCh)
 	}
 	return nil, nil
-}
-
-func (s *Swarm) answerHave(d *xml.Decoder, start *xml.StartElement, from jid.JID) (xml.TokenReader, error) {
-	var q haveQuery
-	if err := d.DecodeElement(&q, start); err != nil {
-		return nil, err
-	}
-	ids, err := q.ids()
-	if err != nil {
-		return nil, err
-	}
-	p := s.peerByJID(from)
-	if p == nil {
-		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.UnexpectedRequest}
-	}
-	// Each MarkHeld is a synced store commit: not on the session's read loop.
-	select {
-	case s.held <- heldBatch{device: p.device, ids: ids}:
-	default:
-		s.log.Warn("have: too many pending; dropped (held copies are only a hint for eviction)", "peer", p.device, "chunks", len(ids))
-	}
-	return nil, nil
-}
-
-type heldBatch struct {
-	device string
-	ids    []chunks.ID
-}
-
-// markHeld records what peers said they hold, until Close.
-func (s *Swarm) markHeld() {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case b := <-s.held:
-			for _, id := range b.ids {
-				if err := s.opts.Store.MarkHeld(id, b.device); err != nil && !errors.Is(err, chunks.ErrNotFound) {
-					s.log.Debug("have: mark held", "chunk", id.Short(), "peer", b.device, "err", err)
-				}
-			}
-		}
-	}
 }
 
 func (s *Swarm) answerDial(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {

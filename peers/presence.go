@@ -96,6 +96,9 @@ func (s *Swarm) onPresence(t xmlstream.TokenReadEncoder, start *xml.StartElement
 		return nil
 	}
 	isNew := s.addPeer(from, *p.Latus)
+	if isNew && s.opts.OnOnline != nil {
+		s.opts.OnOnline(p.Latus.Device)
+	}
 	// A device of another account learns of us only by directed presence:
 	// answer a new one with ours (RFC 6121 §4.6).
 	if isNew && !from.Bare().Equal(s.bare) {

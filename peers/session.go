@@ -28,7 +28,7 @@ type tuning struct {
 	pingEvery, pingTimeout time.Duration
 	loginTimeout           time.Duration
 	iqTimeout              time.Duration
-	haveEvery              time.Duration
+	keepTimeout            time.Duration // a keep request may fetch its chunks first
 	trustWait              time.Duration // how long the data channel waits for an unknown fingerprint's presence
 	dialRetry              time.Duration // after a failed data-channel dial, use in-band this long
 
@@ -44,7 +44,7 @@ func defaultTuning() tuning {
 		minBackoff: 250 * time.Millisecond, maxBackoff: 30 * time.Second,
 		pingEvery: 30 * time.Second, pingTimeout: 10 * time.Second,
 		loginTimeout: 15 * time.Second, iqTimeout: 30 * time.Second,
-		haveEvery: 250 * time.Millisecond, trustWait: 2 * time.Second,
+		keepTimeout: 2 * time.Minute, trustWait: 2 * time.Second,
 		dialRetry: 30 * time.Second,
 	}
 }
@@ -345,11 +345,15 @@ func (s *Swarm) session() (*xmpp.Session, context.Context, error) {
 // sendIQ sends an IQ and decodes the answer's payload into v (v may be
 // nil). It gives up when ctx ends, the session ends, or iqTimeout passes.
 func (s *Swarm) sendIQ(ctx context.Context, to jid.JID, typ stanza.IQType, payload xml.TokenReader, v any) error {
+	return s.sendIQWithin(ctx, s.tune.iqTimeout, to, typ, payload, v)
+}
+
+func (s *Swarm) sendIQWithin(ctx context.Context, timeout time.Duration, to jid.JID, typ stanza.IQType, payload xml.TokenReader, v any) error {
 	sess, sctx, err := s.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.tune.iqTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(sctx, cancel)
 	defer stop()

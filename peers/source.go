@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"mellium.im/xmpp/stanza"
@@ -47,7 +46,6 @@ func (d *deviceSource) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) 
 		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
 	}
 	p.served.Add(1)
-	s.haves.add(id)
 	return plain, nil
 }
 
@@ -157,75 +155,4 @@ func (s *Swarm) plain(id chunks.ID, codec chunks.Codec, stored []byte) ([]byte, 
 
 func newZstdDecoder() (*zstd.Decoder, error) {
 	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(2*maxStored))
-}
-
-// haveQueue holds chunks fetched from peers until the store has them
-// complete; then peers are told (have), so they may evict their copies.
-type haveQueue struct {
-	mu      sync.Mutex        // guards pending
-	pending map[chunks.ID]int // id → ticks waited
-}
-
-const haveMaxTicks = 40
-
-func (h *haveQueue) init() { h.pending = map[chunks.ID]int{} }
-
-func (h *haveQueue) add(id chunks.ID) {
-	h.mu.Lock()
-	h.pending[id] = 0
-	h.mu.Unlock()
-}
-
-// ready returns the queued chunks the store now has complete, and forgets
-// ones that never became complete.
-func (h *haveQueue) ready(st *chunks.Store) []chunks.ID {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []chunks.ID
-	for id, n := range h.pending {
-		state, err := st.Status(id)
-		switch {
-		case err == nil && state == chunks.Complete:
-			out = append(out, id)
-			delete(h.pending, id)
-		case n >= haveMaxTicks:
-			delete(h.pending, id)
-		default:
-			h.pending[id] = n + 1
-		}
-	}
-	return out
-}
-
-// sendHaves batches have IQs to online devices.
-func (s *Swarm) sendHaves() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.tune.haveEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		ids := s.haves.ready(s.opts.Store)
-		if len(ids) == 0 {
-			continue
-		}
-		s.mu.Lock()
-		var ps []*peer
-		for _, p := range s.peers {
-			ps = append(ps, p)
-		}
-		s.mu.Unlock()
-		for _, p := range ps {
-			for i := 0; i < len(ids); i += maxHave {
-				batch := ids[i:min(len(ids), i+maxHave)]
-				if err := s.sendIQ(p.ctx, p.jid, stanza.SetIQ, haveTokens(batch), nil); err != nil {
-					s.log.Debug("have: send", "peer", p.device, "err", err)
-					break
-				}
-			}
-		}
-	}
 }

@@ -33,8 +33,6 @@ const (
 	maxIndexRaw = 4 << 20
 	// maxIndexPage bounds the versions one index page may carry.
 	maxIndexPage = 4096
-	// maxHave bounds the chunk ids of one have IQ.
-	maxHave = 512
 	// maxStored bounds a chunk's stored form as accepted from a peer.
 	maxStored  = chunks.MaxChunk + 1<<20
 	maxAddrLen = 256
@@ -224,39 +222,6 @@ func (c *indexCodec) close() {
 type notifyQuery struct {
 	XMLName xml.Name `xml:"urn:latus:0 notify"`
 	Seq     uint64   `xml:"seq,attr"`
-}
-
-// haveQuery tells a device that this one now holds chunks.
-type haveQuery struct {
-	XMLName xml.Name  `xml:"urn:latus:0 have"`
-	Chunks  []haveRef `xml:"c"`
-}
-
-type haveRef struct {
-	ID string `xml:"id,attr"`
-}
-
-func (h haveQuery) ids() ([]chunks.ID, error) {
-	if len(h.Chunks) > maxHave {
-		return nil, fmt.Errorf("have: %d ids: %w", len(h.Chunks), ErrProtocol)
-	}
-	ids := make([]chunks.ID, 0, len(h.Chunks))
-	for _, c := range h.Chunks {
-		id, err := chunks.ParseID(c.ID)
-		if err != nil {
-			return nil, fmt.Errorf("have: %v: %w", err, ErrProtocol)
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
-}
-
-func haveTokens(ids []chunks.ID) xml.TokenReader {
-	var inner []xml.TokenReader
-	for _, id := range ids {
-		inner = append(inner, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "c"}, Attr: []xml.Attr{attr("id", id.String())}}))
-	}
-	return xmlstream.Wrap(xmlstream.MultiReader(inner...), xml.StartElement{Name: xml.Name{Space: NS, Local: "have"}})
 }
 
 // dialPayload asks for (empty Addr) or gives the data channel's address.

@@ -35,6 +35,8 @@ type Options struct {
 	Meta     *meta.DB
 	Store    *chunks.Store
 	OnMerged func(meta.MergeResult) // after each merge of remote versions (fusefs invalidation)
+	OnOnline func(device string)    // a device became available (must not block)
+	Keeper   Keeper                 // answers keep requests; nil: every keep is refused
 	Logger   *slog.Logger
 	// StartOffline makes an unreachable server at Start no error: the
 	// swarm starts disconnected and keeps trying, so a device mounts with
@@ -78,10 +80,10 @@ type Swarm struct {
 	seen    map[string]DeviceStatus // every device seen, for Devices
 	closed  bool
 
-	haves haveQueue
-	held  chan heldBatch // have IQs received, for markHeld
-	zstd  *zstd.Decoder
-	index *indexCodec
+	keeps        chan struct{}                 // one slot per keep request being answered
+	pendingKeeps map[chunks.Nonce]*pendingKeep // keep requests sent, by nonce; guarded by mu
+	zstd         *zstd.Decoder
+	index        *indexCodec
 
 	pageHint atomic.Int64 // versions in the last index page served
 }
@@ -105,7 +107,7 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	s := &Swarm{
 		opts: opts, log: log.With("device", opts.Identity.Device), id: opts.Identity,
 		tune: defaultTuning(), bare: j.Bare(), resource: "latus-" + opts.Identity.Device,
-		held:  make(chan heldBatch, 64),
+		keeps: make(chan struct{}, maxKeepsInFlight), pendingKeeps: map[chunks.Nonce]*pendingKeep{},
 		allow: map[string]bool{}, peers: map[string]*peer{}, byJID: map[string]*peer{}, seen: map[string]DeviceStatus{},
 	}
 	if opts.tune != nil {
@@ -125,7 +127,6 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 			s.allowList = append(s.allowList, aj)
 		}
 	}
-	s.haves.init()
 	if s.zstd, err = newZstdDecoder(); err != nil {
 		return nil, fmt.Errorf("start peers: %w", err)
 	}
@@ -154,11 +155,9 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	if sess != nil {
 		s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddr)
 	}
-	s.wg.Add(4)
+	s.wg.Add(2)
 	go s.run(sess)
 	go s.serveData()
-	go s.sendHaves()
-	go s.markHeld()
 	return s, nil
 }
 
