@@ -217,3 +217,36 @@ func (e *Engine) Copies(v meta.FileVersion) int {
 	}
 	return best
 }
+
+// Unreplicated counts the live files that fewer devices are known to keep
+// than they should: Replicas, or every device online now when there are
+// fewer. A local-only device counts none.
+func (e *Engine) Unreplicated() (int, error) {
+	net := e.network()
+	if net == nil {
+		return 0, nil
+	}
+	want := min(e.replicas, 1+len(net.Online()))
+	n := 0
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		vs, err := e.meta.List(dir)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			switch v.Kind {
+			case meta.KindDir:
+				if err := walk(v.Path); err != nil {
+					return err
+				}
+			case meta.KindFile:
+				if e.Copies(v) < want {
+					n++
+				}
+			}
+		}
+		return nil
+	}
+	return n, walk("")
+}

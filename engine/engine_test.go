@@ -109,7 +109,7 @@ func TestALyingDeviceIsNotTrusted(t *testing.T) {
 	if err := a.Write("f", chunks.RandomBytes(3, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the lie is caught", func() bool { return a.Engine.Stats().Refused > 0 })
+	eventually(t, "the lie is caught", func() bool { return a.Engine.Stats().BadProofs > 0 })
 	for _, id := range refsOf(t, a, "f") {
 		in, _ := a.Store.Stat(id)
 		if !in.Custody || len(in.Holders) != 0 {

@@ -182,6 +182,7 @@ func (e *Engine) ask(ctx context.Context, net Network, device string, release bo
 		want, err := e.store.Prove(a.ID, req.Nonce)
 		if err != nil || want != a.Proof {
 			e.log.Warn("keep: a device answered with a wrong proof of possession; not trusted with the chunk", "device", device, "chunk", a.ID.Short())
+			e.stats.badProofs.Add(1)
 			refused[a.ID] = KeepFailed
 			continue
 		}

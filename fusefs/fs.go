@@ -29,8 +29,9 @@ type Options struct {
 	Meta       *meta.DB
 	Store      *chunks.Store
 	Fetcher    *chunks.Fetcher
-	StagingDir string                   // <state>/staging
-	OnCommit   func([]meta.FileVersion) // after each local commit; must not block
+	StagingDir string                     // <state>/staging
+	OnCommit   func([]meta.FileVersion)   // after each local commit; must not block
+	Copies     func(meta.FileVersion) int // devices known to keep all of a version's chunks (user.latus.copies); nil: unknown
 	Logger     *slog.Logger
 }
 
@@ -48,6 +49,7 @@ type FS struct {
 	fetcher  *chunks.Fetcher
 	staging  string
 	onCommit func([]meta.FileVersion)
+	copies   func(meta.FileVersion) int
 	log      *slog.Logger
 	root     *dirNode
 	uid, gid uint32
@@ -81,6 +83,7 @@ func New(opts Options) (*FS, error) {
 		fetcher:  opts.Fetcher,
 		staging:  opts.StagingDir,
 		onCommit: opts.OnCommit,
+		copies:   opts.Copies,
 		log:      opts.Logger,
 		uid:      uint32(os.Getuid()),
 		gid:      uint32(os.Getgid()),

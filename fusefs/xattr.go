@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"strconv"
 	"syscall"
 
 	"github.com/uberan/latus/chunks"
@@ -11,6 +12,7 @@ import (
 const (
 	xattrState  = "user.latus.state"  // local, partial or remote
 	xattrPinned = "user.latus.pinned" // 1 or 0
+	xattrCopies = "user.latus.copies" // devices known to keep all the file's chunks
 )
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
@@ -33,6 +35,15 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		if err != nil {
 			return 0, n.errno(n.path(), err)
 		}
+	case xattrCopies:
+		v, err := n.version()
+		if err != nil {
+			return 0, n.errno(n.path(), err)
+		}
+		if n.fsys.copies == nil {
+			return 0, syscall.ENODATA
+		}
+		val = strconv.Itoa(n.fsys.copies(v))
 	default:
 		return 0, syscall.ENODATA
 	}
@@ -46,7 +57,7 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	list := xattrState + "\x00" + xattrPinned + "\x00"
+	list := xattrState + "\x00" + xattrPinned + "\x00" + xattrCopies + "\x00"
 	if len(dest) == 0 {
 		return uint32(len(list)), 0
 	}

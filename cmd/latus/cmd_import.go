@@ -136,16 +136,14 @@ func (d *daemon) serveImport(ctx context.Context, w http.ResponseWriter, dir str
 		}
 	})
 	// Show the new entries at once, whatever the kernel cached.
+	var vs []meta.FileVersion
 	if ents, rerr := os.ReadDir(dir); rerr == nil {
-		var vs []meta.FileVersion
 		for _, e := range ents {
 			vs = append(vs, meta.FileVersion{Path: e.Name()})
 		}
 		d.fsys.Invalidate(vs)
 	}
-	if s := d.swarm.Load(); s != nil {
-		s.Notify()
-	}
+	d.engine.Committed(vs)
 	l := importLine{Done: true}
 	if err != nil {
 		l.Error = err.Error()

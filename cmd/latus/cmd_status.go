@@ -56,6 +56,12 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 		return nil
 	}
 	fmt.Fprintf(out, "sync:         %s\n", r.XMPP)
+	fmt.Fprintf(out, "copies:       %d files not yet on %d devices; %d chunks copied to other devices, %d handed over under cache pressure",
+		r.Unreplicated, r.Replicas, r.Replicated, r.Released)
+	if r.BadProofs > 0 {
+		fmt.Fprintf(out, "; %d false claims refused", r.BadProofs)
+	}
+	fmt.Fprintln(out)
 	for _, dev := range r.Devices {
 		state := "offline"
 		if dev.Online {

@@ -18,8 +18,17 @@ const envPassword = "LATUS_XMPP_PASSWORD"
 
 // Config is config.toml. With no [xmpp] jid, Latus runs local-only.
 type Config struct {
-	XMPP XMPPConfig `toml:"xmpp"`
+	// Replicas is how many devices should keep every chunk (default 2;
+	// all devices when there are fewer).
+	Replicas int `toml:"replicas,omitempty"`
+	// KeepAll makes this device keep every chunk of every version: a home
+	// server or NAS.
+	KeepAll bool       `toml:"keep_all,omitempty"`
+	XMPP    XMPPConfig `toml:"xmpp"`
 }
+
+// maxReplicas bounds replicas in config.toml.
+const maxReplicas = 16
 
 // XMPPConfig is the [xmpp] section.
 type XMPPConfig struct {
@@ -62,6 +71,9 @@ func loadConfig(path string) (*Config, error) {
 			keys[i] = k.String()
 		}
 		return nil, fmt.Errorf("config %s: unknown keys %s", path, strings.Join(keys, ", "))
+	}
+	if c.Replicas < 0 || c.Replicas > maxReplicas {
+		return nil, fmt.Errorf("config %s: replicas = %d: want 1 to %d (or leave it out for 2)", path, c.Replicas, maxReplicas)
 	}
 	return &c, nil
 }

@@ -46,11 +46,16 @@ type statusReport struct {
 	Devices       []deviceReport `json:"devices,omitempty"`
 	StartedAt     time.Time      `json:"started_at"`
 	CommitsServed int64          `json:"commits"`
-	OpenForWrite  int            `json:"open_for_write"` // pending: staged files not committed yet
-	Jobs          int            `json:"jobs"`           // pending: imports, prefetches, pins running
-	Downloading   int            `json:"downloading"`    // chunk fetches in flight
-	Downloaded    int64          `json:"downloaded"`     // plain bytes fetched since the daemon started
-	FetchFailed   int64          `json:"fetch_failed"`   // fetches no device could satisfy
+	OpenForWrite  int            `json:"open_for_write"`     // pending: staged files not committed yet
+	Jobs          int            `json:"jobs"`               // pending: imports, prefetches, pins running
+	Downloading   int            `json:"downloading"`        // chunk fetches in flight
+	Downloaded    int64          `json:"downloaded"`         // plain bytes fetched since the daemon started
+	FetchFailed   int64          `json:"fetch_failed"`       // fetches no device could satisfy
+	Replicas      int            `json:"replicas"`           // devices that should keep each chunk
+	Unreplicated  int            `json:"unreplicated_files"` // live files fewer devices keep than they should
+	Replicated    int64          `json:"replicated_chunks"`  // chunks another device took over and proved, since start
+	Released      int64          `json:"released_chunks"`    // chunks handed to another device under cache pressure
+	BadProofs     int64          `json:"bad_proofs"`         // keep answers whose proof of possession was wrong
 }
 
 type deviceReport struct {

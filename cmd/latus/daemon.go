@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/engine"
 	"github.com/uberan/latus/fusefs"
 	"github.com/uberan/latus/internal/identity"
 	"github.com/uberan/latus/meta"
@@ -33,6 +34,8 @@ type daemon struct {
 	db         *meta.DB
 	store      *chunks.Store
 	fetcher    *chunks.Fetcher
+	engine     *engine.Engine
+	replicas   int
 	fsys       *fusefs.FS
 	srv        *fuse.Server
 	swarm      atomic.Pointer[peers.Swarm]
@@ -94,7 +97,16 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if capacity == 0 {
 		capacity = defaultCacheSize(stateDir)
 	}
-	if d.store, err = chunks.Open(chunks.Options{Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks")}); err != nil {
+	var eng atomic.Pointer[engine.Engine] // the store asks it for room; it needs the store
+	d.store, err = chunks.Open(chunks.Options{
+		Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks"),
+		Relieve: func(need int64) {
+			if e := eng.Load(); e != nil {
+				e.Relieve(need)
+			}
+		},
+	})
+	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, d.store.Close)
@@ -108,21 +120,33 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		Logger: log.With("pkg", "fetcher"),
 	})
 	closers = append(closers, d.fetcher.Close)
+	d.engine, err = engine.New(engine.Options{
+		Store: d.store, Fetcher: d.fetcher, Meta: d.db,
+		Replicas: cfg.Replicas, KeepAll: cfg.KeepAll,
+		OnCommit: func(vs []meta.FileVersion) { d.commits.Add(int64(len(vs))) },
+		Logger:   log.With("pkg", "engine"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	eng.Store(d.engine)
+	d.replicas = cfg.Replicas
+	if d.replicas == 0 {
+		d.replicas = engine.DefaultReplicas
+	}
 	d.fsys, err = fusefs.New(fusefs.Options{
 		Meta: d.db, Store: d.store, Fetcher: d.fetcher,
 		StagingDir: filepath.Join(stateDir, "staging"),
-		OnCommit: func(vs []meta.FileVersion) {
-			d.commits.Add(int64(len(vs)))
-			if s := d.swarm.Load(); s != nil {
-				s.Notify()
-			}
-		},
-		Logger: log.With("pkg", "fusefs"),
+		OnCommit:   d.engine.Committed,
+		Copies:     d.engine.Copies,
+		Logger:     log.With("pkg", "fusefs"),
 	})
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, func() error { d.cancelJobs(); return nil })
+	d.engine.Start()
+	closers = append(closers, d.engine.Close)
 	if cfg.XMPP.Enabled() {
 		if err := d.startPeers(ctx, cfg); err != nil {
 			return nil, err
@@ -145,7 +169,12 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 		Config: pc, Identity: d.id, Meta: d.db, Store: d.store,
 		// Runs on the merging goroutine, never inside a FUSE handler:
 		// the safe place for kernel notifications.
-		OnMerged:     func(res meta.MergeResult) { d.fsys.Invalidate(res.Applied) },
+		OnMerged: func(res meta.MergeResult) {
+			d.fsys.Invalidate(res.Applied)
+			d.engine.Merged(res)
+		},
+		OnOnline:     d.engine.DeviceOnline,
+		Keeper:       d.engine,
 		Logger:       d.log.With("pkg", "peers"),
 		StartOffline: true, // files are local first: mount with no network
 	})
@@ -153,6 +182,7 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 		return fmt.Errorf("connect to XMPP as %s: %w", pc.JID, err)
 	}
 	d.swarm.Store(s)
+	d.engine.SetNetwork(s)
 	d.xmpp = pc.JID
 	return nil
 }
@@ -193,7 +223,7 @@ func (d *daemon) close() error {
 	d.cancelJobs()
 	d.stopControl()
 	d.jobs.Wait()
-	errs := []error{d.fsys.Flush()}
+	errs := []error{d.fsys.Flush(), d.engine.Close()}
 	if s := d.swarm.Load(); s != nil {
 		errs = append(errs, s.Close())
 	}
@@ -205,6 +235,7 @@ func (d *daemon) status() statusReport {
 	st := d.db.Stats()
 	u := d.store.Usage()
 	fst := d.fetcher.Stats()
+	est := d.engine.Stats()
 	r := statusReport{
 		PID: os.Getpid(), Mountpoint: d.mountpoint, StateDir: d.stateDir, Device: d.id.Device,
 		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
@@ -212,6 +243,10 @@ func (d *daemon) status() statusReport {
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
 		OpenForWrite: d.fsys.OpenForWrite(), Jobs: int(d.running.Load()),
 		Downloading: fst.InFlight, Downloaded: fst.FetchedBytes, FetchFailed: fst.Failed,
+		Replicas: d.replicas, Replicated: est.Replicated, Released: est.Released, BadProofs: est.BadProofs,
+	}
+	if n, err := d.engine.Unreplicated(); err == nil {
+		r.Unreplicated = n
 	}
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
@@ -226,10 +261,7 @@ func (d *daemon) restore(p string, n int) (meta.FileVersion, error) {
 	if err != nil {
 		return v, err
 	}
-	d.commits.Add(1)
-	if s := d.swarm.Load(); s != nil {
-		s.Notify()
-	}
+	d.engine.Committed([]meta.FileVersion{v})
 	d.fsys.Invalidate([]meta.FileVersion{v})
 	return v, nil
 }
@@ -252,6 +284,12 @@ func (d *daemon) metrics() *prometheus.Registry {
 			func() float64 { return float64(d.fetcher.Stats().InFlight) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_commits_total", Help: "Local versions committed."},
 			func() float64 { return float64(d.commits.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latus_chunks_waiting_for_copies", Help: "Chunks kept here that fewer devices keep than replicas."},
+			func() float64 { return float64(d.engine.Stats().Waiting) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_chunks_replicated_total", Help: "Chunks another device took over and proved."},
+			func() float64 { return float64(d.engine.Stats().Replicated) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_chunks_released_total", Help: "Chunks handed to another device under cache pressure."},
+			func() float64 { return float64(d.engine.Stats().Released) }),
 	)
 	return reg
 }
