@@ -23,7 +23,8 @@
 //
 //	index  get  since=N            → <index next=M more=bool>base64 versions</index>
 //	notify set  seq=N              → empty result; the receiver pulls index
-//	have   set  <c id=…/>…         → empty result; the receiver marks the chunks held
+//	keep   set  release nonce <c id size/>… → empty result; the answer follows as kept
+//	kept   set  nonce <c id code proof/>…   → empty result; answers a pending keep
 //	dial   get                     → <dial addr='host:port'/>
 //	chunk  get  id=… offset=N      → <chunk id offset total codec>base64 ≤128 KiB</chunk>
 //
