@@ -110,3 +110,36 @@ func TestKeepWireForm(t *testing.T) {
 type sliceWriter struct{ b *[]byte }
 
 func (w *sliceWriter) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); return len(p), nil }
+
+// liar claims to keep every chunk without holding any.
+type liar struct{}
+
+func (liar) HandleKeep(ctx context.Context, from string, req engine.KeepRequest) []engine.KeepAnswer {
+	out := make([]engine.KeepAnswer, len(req.Chunks))
+	for i, c := range req.Chunks {
+		out[i] = engine.KeepAnswer{ID: c.ID, Code: engine.KeepOK, Proof: chunks.ProofOf(req.Nonce, nil)}
+	}
+	return out
+}
+
+// A device that claims over the wire to keep chunks it does not hold is
+// never counted as a keeper, so the writer's copy is never released to it.
+func TestFalseKeepClaimsReleaseNothing(t *testing.T) {
+	srv := startServer(t, "alice")
+	var ka lateKeeper
+	a := newDevice(t, srv, "alice", func(o *Options) { o.Keeper = &ka })
+	b := newDevice(t, srv, "alice", func(o *Options) { o.Keeper = liar{} })
+	meet(t, a, b)
+	ea := withEngine(t, a, &ka)
+	id, err := a.store.Put(chunks.RandomBytes(32, 1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ea.Committed([]meta.FileVersion{{Path: "x"}})
+	eventually(t, 10*time.Second, "the false claim is never caught", func() bool { return ea.Stats().BadProofs > 0 })
+	ea.Relieve(1 << 30)
+	in, _ := a.store.Stat(id)
+	if !in.Custody || len(in.Holders) != 0 || ea.Stats().Released != 0 {
+		t.Fatalf("after a false claim and pressure: %+v, %+v", in, ea.Stats())
+	}
+}
