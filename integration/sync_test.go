@@ -20,6 +20,9 @@ type account struct {
 	srv  *prosodytest.Server
 	jid  string
 	pass string
+	// config holds top-level config.toml lines for devices made after it
+	// is set (e.g. "replicas = 1").
+	config string
 }
 
 func newAccount(t testing.TB) *account {
@@ -34,7 +37,7 @@ func newAccount(t testing.TB) *account {
 func (a *account) device(t testing.TB, mountArgs ...string) *device {
 	t.Helper()
 	d := newDevice(t)
-	cfg := fmt.Sprintf("[xmpp]\njid = %q\nserver = %q\npassword = %q\ninsecure_tls = true\n", a.jid, a.srv.Addr, a.pass)
+	cfg := fmt.Sprintf("%s[xmpp]\njid = %q\nserver = %q\npassword = %q\ninsecure_tls = true\n", a.config, a.jid, a.srv.Addr, a.pass)
 	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +198,7 @@ func TestConflictingEditsWhileDisconnected(t *testing.T) {
 
 func TestUnavailableDataIsEIOThenHeals(t *testing.T) {
 	acct := newAccount(t)
+	acct.config = "replicas = 1\n" // the writer alone keeps its files
 	a, b := acct.device(t), acct.device(t)
 	data := make([]byte, 2<<20)
 	rand.Read(data)
