@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/uberan/latus/chunks"
@@ -39,6 +41,10 @@ func (e *Engine) replicateLoop() {
 	}
 }
 
+// keepsInFlight is how many keep requests replication has outstanding
+// with one device: the receiver fetches one batch while it proves another.
+const keepsInFlight = 3
+
 // replicate runs one round: every under-replicated chunk is offered to
 // online devices that do not keep it yet, until it has its copies or no
 // device takes it. It reports whether work was left undone.
@@ -53,7 +59,7 @@ func (e *Engine) replicate(ctx context.Context) (more bool) {
 	}
 	online := net.Online()
 	slices.Sort(online)
-	placed := map[chunks.ID]int{}
+	r := &round{e: e, net: net, placed: map[chunks.ID]int{}}
 	for _, dev := range online {
 		if ctx.Err() != nil {
 			return true
@@ -62,49 +68,84 @@ func (e *Engine) replicate(ctx context.Context) (more bool) {
 			more = true
 			continue
 		}
-		var batch []chunks.Info
-		var bytes int64
-		flush := func() bool {
-			if len(batch) == 0 {
-				return true
-			}
-			ok := e.place(ctx, net, dev, batch, placed)
-			batch, bytes = batch[:0], 0
-			return ok
-		}
-		for _, in := range need {
-			if slices.Contains(in.Holders, dev) || len(in.Holders)+placed[in.ID] >= e.replicas-1 {
-				continue
-			}
-			batch = append(batch, in)
-			bytes += in.Stored
-			if len(batch) == MaxKeepChunks || bytes >= maxKeepBytes {
-				if !flush() {
-					more = true
-					break
-				}
-			}
-		}
-		if !flush() {
+		if !r.offer(ctx, dev, need) {
 			more = true
 		}
 	}
 	for _, in := range need {
-		if len(in.Holders)+placed[in.ID] < e.replicas-1 && len(online) > len(in.Holders) {
+		if len(in.Holders)+r.placed[in.ID] < e.replicas-1 && len(online) > len(in.Holders) {
 			more = true
 		}
 	}
 	return more
 }
 
+// round is one replication round's progress.
+type round struct {
+	e   *Engine
+	net Network
+
+	mu     sync.Mutex        // guards placed
+	placed map[chunks.ID]int // devices that took each chunk this round
+}
+
+// offer sends dev every chunk of need it lacks that still wants a copy,
+// in batches, a few at once. It reports false when dev refused or failed.
+func (r *round) offer(ctx context.Context, dev string, need []chunks.Info) bool {
+	var (
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, keepsInFlight)
+		ok    atomic.Bool
+		batch []chunks.Info
+		bytes int64
+	)
+	ok.Store(true)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		b := batch
+		batch, bytes = nil, 0
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if !r.place(ctx, dev, b) {
+				ok.Store(false)
+			}
+		}()
+	}
+	for _, in := range need {
+		if !ok.Load() {
+			break
+		}
+		r.mu.Lock()
+		enough := len(in.Holders)+r.placed[in.ID] >= r.e.replicas-1
+		r.mu.Unlock()
+		if enough || slices.Contains(in.Holders, dev) {
+			continue
+		}
+		batch = append(batch, in)
+		bytes += in.Stored
+		if len(batch) == MaxKeepChunks || bytes >= maxKeepBytes {
+			flush()
+		}
+	}
+	flush()
+	wg.Wait()
+	return ok.Load()
+}
+
 // place asks dev to keep batch and records the devices that proved it.
 // It reports false when dev should not be asked again this round.
-func (e *Engine) place(ctx context.Context, net Network, dev string, batch []chunks.Info, placed map[chunks.ID]int) bool {
+func (r *round) place(ctx context.Context, dev string, batch []chunks.Info) bool {
+	e := r.e
 	ids := make([]KeepChunk, len(batch))
 	for i, in := range batch {
 		ids[i] = KeepChunk{ID: in.ID, Size: in.Stored}
 	}
-	ok, refused, err := e.ask(ctx, net, dev, false, ids)
+	ok, refused, err := e.ask(ctx, r.net, dev, false, ids)
 	if err != nil {
 		e.log.Debug("replicate: keep request failed", "device", dev, "chunks", len(ids), "err", err)
 		return false
@@ -114,7 +155,9 @@ func (e *Engine) place(ctx context.Context, net Network, dev string, batch []chu
 			e.log.Warn("replicate: recording a keeper", "chunk", id.Short(), "device", dev, "err", err)
 			continue
 		}
-		placed[id]++
+		r.mu.Lock()
+		r.placed[id]++
+		r.mu.Unlock()
 		e.stats.replicated.Add(1)
 	}
 	full := false

@@ -52,6 +52,7 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 
 	// --- Latus ---
 	acct := newAccount(b)
+	acct.config = "replicas = 1\n" // B's reads stay cold: no replica reaches it first
 	da, db := acct.device(b), acct.device(b)
 	if err := os.MkdirAll(da.path("warmup"), 0o755); err != nil {
 		b.Fatal(err)
