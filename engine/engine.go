@@ -228,25 +228,10 @@ func (e *Engine) Unreplicated() (int, error) {
 	}
 	want := min(e.replicas, 1+len(net.Online()))
 	n := 0
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		vs, err := e.meta.List(dir)
-		if err != nil {
-			return err
+	err := e.walk("", func(v meta.FileVersion) {
+		if e.Copies(v) < want {
+			n++
 		}
-		for _, v := range vs {
-			switch v.Kind {
-			case meta.KindDir:
-				if err := walk(v.Path); err != nil {
-					return err
-				}
-			case meta.KindFile:
-				if e.Copies(v) < want {
-					n++
-				}
-			}
-		}
-		return nil
-	}
-	return n, walk("")
+	})
+	return n, err
 }

@@ -29,9 +29,10 @@ type Options struct {
 	Meta       *meta.DB
 	Store      *chunks.Store
 	Fetcher    *chunks.Fetcher
-	StagingDir string                     // <state>/staging
-	OnCommit   func([]meta.FileVersion)   // after each local commit; must not block
-	Copies     func(meta.FileVersion) int // devices known to keep all of a version's chunks (user.latus.copies); nil: unknown
+	StagingDir string                                  // <state>/staging
+	OnCommit   func([]meta.FileVersion)                // after each local commit; must not block
+	Copies     func(meta.FileVersion) int              // devices known to keep all of a version's chunks (user.latus.copies); nil: unknown
+	Pin        func(v meta.FileVersion, on bool) error // setting user.latus.pinned; nil: not supported
 	Logger     *slog.Logger
 }
 
@@ -50,6 +51,7 @@ type FS struct {
 	staging  string
 	onCommit func([]meta.FileVersion)
 	copies   func(meta.FileVersion) int
+	pin      func(meta.FileVersion, bool) error
 	log      *slog.Logger
 	root     *dirNode
 	uid, gid uint32
@@ -84,6 +86,7 @@ func New(opts Options) (*FS, error) {
 		staging:  opts.StagingDir,
 		onCommit: opts.OnCommit,
 		copies:   opts.Copies,
+		pin:      opts.Pin,
 		log:      opts.Logger,
 		uid:      uint32(os.Getuid()),
 		gid:      uint32(os.Getgid()),

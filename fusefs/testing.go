@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/engine"
 	"github.com/uberan/latus/meta"
 )
 
@@ -26,7 +27,15 @@ func TestMount(t testing.TB, storeOpts ...func(*chunks.Options)) *Mounted {
 	db := meta.TestDB(t, "testdev")
 	store := chunks.TestStore(t, storeOpts...)
 	fetcher := chunks.TestFetcher(t, store)
-	fsys, err := New(Options{Meta: db, Store: store, Fetcher: fetcher, StagingDir: filepath.Join(t.TempDir(), "staging"), Logger: chunks.TestLogger(t)})
+	eng, err := engine.New(engine.Options{Store: store, Fetcher: fetcher, Meta: db, Logger: chunks.TestLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := New(Options{
+		Meta: db, Store: store, Fetcher: fetcher, StagingDir: filepath.Join(t.TempDir(), "staging"),
+		OnCommit: eng.Committed, Copies: eng.Copies, Pin: eng.SetPinned,
+		Logger: chunks.TestLogger(t),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

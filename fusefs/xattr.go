@@ -80,22 +80,10 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if !on && string(data) != "0" {
 		return syscall.EINVAL
 	}
-	for _, r := range v.Chunks {
-		pins, err := n.fsys.store.Pins(r.ID)
-		if err != nil {
-			return n.errno(n.path(), err)
-		}
-		switch {
-		case on && pins == 0:
-			err = n.fsys.store.Pin(r.ID)
-		case !on && pins > 0:
-			err = n.fsys.store.Unpin(r.ID)
-		}
-		if err != nil {
-			return n.errno(n.path(), err)
-		}
+	if n.fsys.pin == nil {
+		return syscall.ENOTSUP
 	}
-	return 0
+	return n.errno(n.path(), n.fsys.pin(v, on))
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {

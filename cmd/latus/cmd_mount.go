@@ -17,6 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/uberan/latus/engine"
 )
 
 // envReadyFD names the descriptor on which a daemon started by `latus
@@ -255,13 +257,9 @@ func (d *daemon) prefetch(ctx context.Context, dirs []string) {
 			d.log.Warn("prefetch", "dir", dir, "err", err)
 			continue
 		}
-		ids, err := collectChunks(d.db, p)
-		if err != nil {
-			d.log.Warn("prefetch", "dir", dir, "err", err)
-			continue
-		}
 		start := time.Now()
-		err = d.fetcher.FetchAll(ctx, ids, nil)
-		d.log.Info("prefetched", "dir", dir, "chunks", len(ids), "took", time.Since(start), "err", err)
+		var chunks int
+		err = d.engine.Fetch(ctx, p, engine.Prefetch, func(_, total int) { chunks = total })
+		d.log.Info("prefetched", "dir", dir, "chunks", chunks, "took", time.Since(start), "err", err)
 	}
 }

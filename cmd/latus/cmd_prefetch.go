@@ -13,7 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/engine"
 )
 
 func newPrefetchCommand(g *globalOptions) *cobra.Command {
@@ -106,9 +106,8 @@ func runFetchVerb(ctx context.Context, g *globalOptions, endpoint, arg, verb str
 }
 
 // serveFetch answers /prefetch, /pin and /unpin.
-func (d *daemon) serveFetch(ctx context.Context, w http.ResponseWriter, p string, pin, unpin bool) {
-	ids, err := collectChunks(d.db, p)
-	if err != nil {
+func (d *daemon) serveFetch(ctx context.Context, w http.ResponseWriter, p string, mode engine.FetchMode) {
+	if _, err := d.engine.Chunks(p); err != nil {
 		httpError(w, err)
 		return
 	}
@@ -121,40 +120,14 @@ func (d *daemon) serveFetch(ctx context.Context, w http.ResponseWriter, p string
 			flusher.Flush()
 		}
 	}
-	send(fetchLine{Total: len(ids)})
-	err = d.pinAll(ids, pin, unpin)
-	if err == nil && !unpin {
-		err = d.fetcher.FetchAll(ctx, ids, func(done, total int) { send(fetchLine{Done: done, Total: total}) })
-	}
-	l := fetchLine{Done: len(ids), Total: len(ids), Finish: true}
+	total := 0
+	err := d.engine.Fetch(ctx, p, mode, func(done, n int) {
+		total = n
+		send(fetchLine{Done: done, Total: n})
+	})
+	l := fetchLine{Done: total, Total: total, Finish: true}
 	if err != nil {
 		l.Error = err.Error()
 	}
 	send(l)
-}
-
-// pinAll sets every chunk's pin to one (pin) or zero (unpin), so repeated
-// pins of overlapping folders do not stack.
-func (d *daemon) pinAll(ids []chunks.ID, pin, unpin bool) error {
-	if !pin && !unpin {
-		return nil
-	}
-	for _, id := range ids {
-		n, err := d.store.Pins(id)
-		if err != nil {
-			return err
-		}
-		switch {
-		case pin && n == 0:
-			err = d.store.Pin(id)
-		case unpin:
-			for ; n > 0 && err == nil; n-- {
-				err = d.store.Unpin(id)
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/uberan/latus/engine"
 	"github.com/uberan/latus/meta"
 )
 
@@ -123,9 +124,9 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 	mux.HandleFunc("POST /import", func(w http.ResponseWriter, r *http.Request) {
 		d.job(func(context.Context) { d.serveImport(r.Context(), w, r.URL.Query().Get("dir")) })
 	})
-	for endpoint, mode := range map[string][2]bool{"/prefetch": {false, false}, "/pin": {true, false}, "/unpin": {false, true}} {
+	for endpoint, mode := range map[string]engine.FetchMode{"/prefetch": engine.Prefetch, "/pin": engine.Pin, "/unpin": engine.Unpin} {
 		mux.HandleFunc("POST "+endpoint, func(w http.ResponseWriter, r *http.Request) {
-			d.job(func(context.Context) { d.serveFetch(r.Context(), w, r.URL.Query().Get("path"), mode[0], mode[1]) })
+			d.job(func(context.Context) { d.serveFetch(r.Context(), w, r.URL.Query().Get("path"), mode) })
 		})
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

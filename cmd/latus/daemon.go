@@ -139,6 +139,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		StagingDir: filepath.Join(stateDir, "staging"),
 		OnCommit:   d.engine.Committed,
 		Copies:     d.engine.Copies,
+		Pin:        d.engine.SetPinned,
 		Logger:     log.With("pkg", "fusefs"),
 	})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/meta"
 )
 
@@ -34,42 +33,4 @@ func storePath(arg, mountpoint string) (string, error) {
 		return "", err
 	}
 	return p, nil
-}
-
-// collectChunks lists the chunks of every live file at or under p.
-func collectChunks(db *meta.DB, p string) ([]chunks.ID, error) {
-	var ids []chunks.ID
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		vs, err := db.List(dir)
-		if err != nil {
-			return err
-		}
-		for _, v := range vs {
-			switch v.Kind {
-			case meta.KindDir:
-				if err := walk(v.Path); err != nil {
-					return err
-				}
-			case meta.KindFile:
-				for _, r := range v.Chunks {
-					ids = append(ids, r.ID)
-				}
-			}
-		}
-		return nil
-	}
-	if p != "" {
-		v, err := db.Lookup(p)
-		if err != nil {
-			return nil, err
-		}
-		if v.Kind != meta.KindDir {
-			for _, r := range v.Chunks {
-				ids = append(ids, r.ID)
-			}
-			return ids, nil
-		}
-	}
-	return ids, walk(p)
 }
