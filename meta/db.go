@@ -40,7 +40,7 @@ var (
 // Keys of the local bucket.
 var (
 	keyDevice   = []byte("device")
-	keySeq      = []byte("seq")   // last local sequence number given out
+	keySeq      = []byte("seq")   // highest counter of this device given out or seen (clock.go)
 	keyPos      = []byte("pos")   // last index position given out
 	keyFiles    = []byte("files") // Stats.Files
 	keyDirs     = []byte("dirs")
@@ -56,6 +56,7 @@ type DB struct {
 	log    *slog.Logger
 	bolt   *bolt.DB
 	closed atomic.Bool
+	clock  func() time.Time // Options.Now; nil = time.Now
 }
 
 // Open opens (creating if needed) the history store at path for device
@@ -94,7 +95,7 @@ func Open(path string, opts Options) (*DB, error) {
 		bdb.Close()
 		return nil, fmt.Errorf("open meta %s: %w", path, err)
 	}
-	return &DB{device: opts.Device, log: log.With("device", opts.Device), bolt: bdb}, nil
+	return &DB{device: opts.Device, log: log.With("device", opts.Device), bolt: bdb, clock: opts.Now}, nil
 }
 
 // Close closes the store; later calls return ErrClosed.
@@ -547,8 +548,7 @@ func (t *txn) record(v FileVersion, enc []byte, indexed bool) (uint64, error) {
 	}
 	t.stats.Versions++
 	if indexed {
-		t.pos++
-		if err := t.index.Put(be64(t.pos), hkey); err != nil {
+		if err := t.index.Put(be64(t.nextPos()), hkey); err != nil {
 			return 0, err
 		}
 	}

@@ -95,6 +95,9 @@ type Change struct {
 type Options struct {
 	Device string // this device's id (identity.Identity.Device); required
 	Logger *slog.Logger
+	// Now is the clock that counters and index positions follow (see
+	// clock.go); nil = time.Now. Tests pin it.
+	Now func() time.Time
 }
 
 // MergeResult tells what a Merge changed.
