@@ -1,0 +1,170 @@
+package meta
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+const day = 24 * time.Hour
+
+func TestPolicyKeeps(t *testing.T) {
+	now := time.Date(2025, 6, 30, 12, 0, 0, 0, time.UTC)
+	pol := Policy{KeepAll: 30 * day, Daily: 365 * day, Deleted: 90 * day}
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	for _, tc := range []struct {
+		name    string
+		mtimes  []time.Time // oldest first; the last is current unless deleted says otherwise
+		deleted bool        // the current (last) version is a tombstone
+		want    []bool
+	}{
+		{"all recent", []time.Time{ago(3 * day), ago(2 * day), ago(time.Hour)}, false, []bool{true, true, true}},
+		{"current is kept however old", []time.Time{ago(800 * day)}, false, []bool{true}},
+		{"older than a year", []time.Time{ago(400 * day), ago(380 * day), ago(day)}, false, []bool{false, false, true}},
+		{"one a day between a month and a year: the day's newest",
+			[]time.Time{ago(40*day + 3*time.Hour), ago(40*day + 2*time.Hour), ago(40*day + time.Hour), ago(39 * day), ago(day)}, false,
+			[]bool{false, false, true, true, true}},
+		{"versions on either side of 30 days", []time.Time{ago(31*day + time.Hour), ago(31 * day), ago(29 * day), ago(29*day - time.Hour)}, false,
+			[]bool{false, true, true, true}},
+		{"deleted recently: the usual rules", []time.Time{ago(60 * day), ago(50 * day), ago(10 * day)}, true, []bool{true, true, true}},
+		{"deleted more than 90 days ago: only the tombstone", []time.Time{ago(200 * day), ago(95 * day), ago(91 * day)}, true, []bool{false, false, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hist := make([]FileVersion, len(tc.mtimes))
+			protected := make([]bool, len(hist))
+			for i, mt := range tc.mtimes {
+				hist[i] = FileVersion{Path: "f", Kind: KindFile, MTime: mt}
+			}
+			hist[len(hist)-1].Deleted = tc.deleted
+			protected[len(hist)-1] = true
+			got := pol.keeps(hist, protected, hist[len(hist)-1], now)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("keeps = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPolicyValidate(t *testing.T) {
+	if err := DefaultPolicy().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []Policy{{KeepAll: -1}, {KeepAll: 10 * day, Daily: 5 * day}} {
+		if p.Validate() == nil {
+			t.Errorf("%+v accepted", p)
+		}
+	}
+}
+
+// oldWrites writes f n times, a day apart, ending two years before now.
+func oldWrites(t *testing.T, db *DB, p string, n int, now time.Time) []FileVersion {
+	t.Helper()
+	var out []FileVersion
+	for i := range n {
+		out = append(out, TestWrite(t, db, p, []byte{byte(i), 'x'}, now.Add(-730*day+time.Duration(i)*day)))
+	}
+	return out
+}
+
+func TestPruneNeverRemovesCurrent(t *testing.T) {
+	now := t0.Add(1000 * day)
+	db := TestDB(t, "a")
+	oldWrites(t, db, "f", 5, now)
+	TestWrite(t, db, "g", []byte("g"), now.Add(-800*day))
+	before := db.Stats()
+
+	dry, err := db.Prune(DefaultPolicy(), now, true)
+	if err != nil || dry.Versions != 4 || dry.Bytes != 8 {
+		t.Fatalf("dry run = %+v, %v; want 4 versions, 8 bytes", dry, err)
+	}
+	if db.Stats() != before {
+		t.Fatalf("dry run changed the stats: %+v → %+v", before, db.Stats())
+	}
+	res, err := db.Prune(DefaultPolicy(), now, false)
+	if err != nil || res != dry {
+		t.Fatalf("Prune = %+v, %v; want %+v", res, err, dry)
+	}
+	for p, want := range map[string][]byte{"f": {4, 'x'}, "g": []byte("g")} {
+		v, err := db.Lookup(p)
+		if err != nil || v.Hash != FileContent(want, t0).Hash {
+			t.Fatalf("%s after prune: %+v, %v", p, v, err)
+		}
+		if h, _ := db.History(p); len(h) != 1 {
+			t.Fatalf("%s keeps %d versions, want the current one", p, len(h))
+		}
+	}
+	if got := db.Stats().Versions; got != before.Versions-4 {
+		t.Fatalf("Stats.Versions = %d, want %d", got, before.Versions-4)
+	}
+	if res, _ := db.Prune(DefaultPolicy(), now, false); res.Versions != 0 {
+		t.Fatalf("second prune removed %d more", res.Versions)
+	}
+}
+
+func TestPruneOldest(t *testing.T) {
+	now := t0.Add(1000 * day)
+	db := TestDB(t, "a")
+	f := oldWrites(t, db, "f", 3, now)          // sizes 2, mtimes day 0..2
+	g := oldWrites(t, db, "g", 3, now.Add(day)) // one day later each
+	TestCommit(t, db, Change{Kind: Deleted, Path: "g"})
+	for _, tc := range []struct {
+		need      int64
+		wantGone  []FileVersion
+		wantCount int
+	}{
+		{1, []FileVersion{f[0]}, 1},             // at least one: the oldest
+		{4, []FileVersion{g[0], f[1]}, 2},       // then by age across paths
+		{1 << 20, []FileVersion{g[1], g[2]}, 2}, // a deleted path's last content goes too; its tombstone stays
+		{1 << 20, nil, 0},                       // nothing left
+	} {
+		res, err := db.PruneOldest(tc.need)
+		if err != nil || res.Versions != tc.wantCount {
+			t.Fatalf("PruneOldest(%d) = %+v, %v; want %d versions", tc.need, res, err, tc.wantCount)
+		}
+	}
+	if h, _ := db.History("f"); len(h) != 1 || h[0].Hash != f[2].Hash {
+		t.Fatalf("f's history after pruning = %v", h)
+	}
+	if h, _ := db.History("g"); len(h) != 1 || !h[0].Deleted {
+		t.Fatalf("g's history after pruning = %v", h)
+	}
+	if v, err := db.Lookup("f"); err != nil || v.Hash != f[2].Hash {
+		t.Fatalf("f after pruning: %+v, %v", v, err)
+	}
+}
+
+// TestPrunedStayPruned: a peer's page that still carries pruned versions
+// does not bring them back, and a device that pages through a pruned
+// index gets every kept version and the same tree.
+func TestPrunedStayPruned(t *testing.T) {
+	now := t0.Add(1000 * day)
+	a, b, c := TestDB(t, "a"), TestDB(t, "b"), TestDB(t, "c")
+	oldWrites(t, a, "f", 4, now)
+	TestMkdir(t, a, "d", now)
+	TestWrite(t, a, "d/x", []byte("x"), now)
+	TestSync(t, b, a, 2)
+	if res, err := b.Prune(DefaultPolicy(), now, false); err != nil || res.Versions != 3 {
+		t.Fatalf("prune on b = %+v, %v", res, err)
+	}
+	vs, next, err := a.Since(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Merge("a", vs, next); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := b.History("f"); len(h) != 1 {
+		t.Fatalf("merging a's page again brought back pruned versions: %d kept", len(h))
+	}
+	TestSync(t, c, b, 1)
+	for _, p := range []string{"f", "d", "d/x"} {
+		vb, errB := b.Lookup(p)
+		vc, errC := c.Lookup(p)
+		if errB != nil || errC != nil || vb.Hash != vc.Hash || vb.Kind != vc.Kind {
+			t.Fatalf("%s: b %+v %v, c %+v %v", p, vb, errB, vc, errC)
+		}
+	}
+	if h, _ := c.History("f"); len(h) != 1 {
+		t.Fatalf("c got %d versions of f from b's pruned index, want 1", len(h))
+	}
+}
