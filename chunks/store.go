@@ -68,6 +68,18 @@ type Options struct {
 	Capacity int64  // hard byte cap on stored bytes; 0 = no cap
 	MemCache int64  // bytes of the plain-chunk LRU; 0 = 64 MiB, < 0 = none
 	Logger   *slog.Logger
+
+	// Collection (sweep.go) and cache pressure (pressure.go).
+	// Mark names every chunk a kept version references (meta.DB.Refs);
+	// nil turns collection off.
+	Mark func(keep func(ID)) error
+	// Relieve is called, outside the store's locks, when a write does not
+	// fit under the cap and nothing is evictable: it releases history
+	// worth about need bytes and reports whether it released anything.
+	Relieve func(need int64) bool
+	// FetchedGrace: fetched chunks no kept version references survive
+	// collection this long after their last access; 0 = 10 minutes.
+	FetchedGrace time.Duration
 }
 
 // Usage describes how full the store is.
@@ -110,6 +122,12 @@ type Store struct {
 
 	stop chan struct{} // closed by Close: stops the atime flusher
 	done chan struct{} // closed by the atime flusher when it returns
+
+	// Collection (sweep.go, pressure.go).
+	gc           collectGuard
+	mark         func(keep func(ID)) error
+	relieve      func(need int64) bool
+	fetchedGrace time.Duration
 }
 
 // Open opens (creating if needed) the store in opts.Dir and starts a new
@@ -152,6 +170,10 @@ func Open(opts Options) (*Store, error) {
 		dirty:    make(map[ID]struct{}),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+
+		mark:         opts.Mark,
+		relieve:      opts.Relieve,
+		fetchedGrace: cmp.Or(opts.FetchedGrace, DefaultFetchedGrace),
 	}
 	if err := s.load(); err != nil {
 		db.Close()
@@ -566,7 +588,7 @@ func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, 
 // complete. The caller holds lockID(id); prev is its snapshot.
 func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int64, batch bool, modify func(*entry)) error {
 	n := int64(len(stored))
-	victims, err := s.reserve(id, n)
+	victims, err := s.reserveRelieved(id, n)
 	if err != nil {
 		return fmt.Errorf("store chunk %s: %w", id.Short(), err)
 	}
@@ -625,6 +647,7 @@ func (s *Store) put(id ID, plain []byte, batch bool) error {
 		return err
 	}
 	defer s.leave()
+	s.gc.note(id) // before the chunk exists: a sweep spares it (sweep.go)
 	s.lockID(id)
 	defer s.unlockID(id)
 	prev := s.snapshot(id)

@@ -1,0 +1,33 @@
+package chunks
+
+import "errors"
+
+// Under cache pressure history gives way before current data. When a
+// write does not fit under the cap even after evicting what other devices
+// hold, the store asks Options.Relieve to release history (the daemon
+// prunes the oldest non-current versions, meta.DB.PruneOldest), collects
+// the chunks that left unreferenced, and tries again, until the write fits
+// or Relieve has nothing left to release. Only then does the write fail
+// with ErrFull. A current version is never released, so a local-only mount
+// never runs out of room because of its own history.
+//
+// Relieve and the collection run outside the store's mutex. The writer
+// still holds its own chunk's lock; collection only claims chunks nobody
+// holds, so it never waits on one and cannot deadlock with writers.
+
+// reserveRelieved is reserve, relieving pressure when the write does not fit.
+func (s *Store) reserveRelieved(id ID, n int64) ([]victim, error) {
+	victims, err := s.reserve(id, n)
+	for err != nil && errors.Is(err, ErrFull) && s.relieve != nil && s.mark != nil {
+		if !s.relieve(n) {
+			break
+		}
+		s.gc.relieved.Add(1)
+		if _, cerr := s.collect(false); cerr != nil {
+			s.log.Warn("collecting chunks under cache pressure", "err", cerr)
+			break
+		}
+		victims, err = s.reserve(id, n)
+	}
+	return victims, err
+}
