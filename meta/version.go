@@ -126,6 +126,9 @@ type ImportProgress struct {
 }
 
 // Putter stores a file's content as chunks; *chunks.Store implements it.
+// Hold keeps the chunks put from collection until release is called, after
+// the commit that references them (chunks.Store.Hold).
 type Putter interface {
 	PutStream(io.Reader) ([]chunks.Ref, chunks.ID, int64, error)
+	Hold() (release func())
 }

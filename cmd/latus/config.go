@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/uberan/latus/meta"
 	"github.com/uberan/latus/peers"
 )
 
@@ -18,7 +20,32 @@ const envPassword = "LATUS_XMPP_PASSWORD"
 
 // Config is config.toml. With no [xmpp] jid, Latus runs local-only.
 type Config struct {
-	XMPP XMPPConfig `toml:"xmpp"`
+	XMPP      XMPPConfig      `toml:"xmpp"`
+	Retention RetentionConfig `toml:"retention,omitempty"`
+}
+
+// RetentionConfig is the [retention] section: how long this device keeps
+// old versions (meta.Policy). Absent keys keep their defaults.
+type RetentionConfig struct {
+	KeepAllDays int `toml:"keep_all_days,omitempty"` // every version this long; default 30
+	DailyDays   int `toml:"daily_days,omitempty"`    // then one a day until this age; default 365
+	DeletedDays int `toml:"deleted_days,omitempty"`  // a deleted file's history this long; default 90
+}
+
+func defaultRetention() RetentionConfig {
+	p := meta.DefaultPolicy()
+	return RetentionConfig{KeepAllDays: int(p.KeepAll / day), DailyDays: int(p.Daily / day), DeletedDays: int(p.Deleted / day)}
+}
+
+const day = 24 * time.Hour
+
+// Policy returns the section as a checked meta.Policy.
+func (r RetentionConfig) Policy() (meta.Policy, error) {
+	p := meta.Policy{KeepAll: time.Duration(r.KeepAllDays) * day, Daily: time.Duration(r.DailyDays) * day, Deleted: time.Duration(r.DeletedDays) * day}
+	if err := p.Validate(); err != nil {
+		return meta.Policy{}, fmt.Errorf("[retention] in config: %w", err)
+	}
+	return p, nil
 }
 
 // XMPPConfig is the [xmpp] section.
@@ -48,10 +75,10 @@ func defaultConfigPath() (string, error) {
 // loadConfig reads path. A missing file is a zero Config (local-only) and
 // no error; unknown keys are an error, so a typo does not go unnoticed.
 func loadConfig(path string) (*Config, error) {
-	var c Config
+	c := Config{Retention: defaultRetention()}
 	md, err := toml.DecodeFile(path, &c)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Config{}, nil
+		return &Config{Retention: defaultRetention()}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", path, err)
@@ -62,6 +89,9 @@ func loadConfig(path string) (*Config, error) {
 			keys[i] = k.String()
 		}
 		return nil, fmt.Errorf("config %s: unknown keys %s", path, strings.Join(keys, ", "))
+	}
+	if _, err := c.Retention.Policy(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
 }

@@ -29,28 +29,34 @@ const socketName = "latus.sock"
 
 // statusReport is what /status returns.
 type statusReport struct {
-	PID           int            `json:"pid"`
-	Mountpoint    string         `json:"mountpoint"`
-	StateDir      string         `json:"state_dir"`
-	Device        string         `json:"device"`
-	Files         int            `json:"files"`
-	Dirs          int            `json:"dirs"`
-	Bytes         int64          `json:"bytes"`
-	Versions      int            `json:"versions"`
-	CacheUsed     int64          `json:"cache_used"`
-	CacheCap      int64          `json:"cache_cap"`
-	Chunks        int            `json:"chunks"`
-	LocalOnly     int            `json:"local_only_chunks"`
-	Pinned        int            `json:"pinned_chunks"`
-	XMPP          string         `json:"xmpp,omitempty"`
-	Devices       []deviceReport `json:"devices,omitempty"`
-	StartedAt     time.Time      `json:"started_at"`
-	CommitsServed int64          `json:"commits"`
-	OpenForWrite  int            `json:"open_for_write"` // pending: staged files not committed yet
-	Jobs          int            `json:"jobs"`           // pending: imports, prefetches, pins running
-	Downloading   int            `json:"downloading"`    // chunk fetches in flight
-	Downloaded    int64          `json:"downloaded"`     // plain bytes fetched since the daemon started
-	FetchFailed   int64          `json:"fetch_failed"`   // fetches no device could satisfy
+	PID            int            `json:"pid"`
+	Mountpoint     string         `json:"mountpoint"`
+	StateDir       string         `json:"state_dir"`
+	Device         string         `json:"device"`
+	Files          int            `json:"files"`
+	Dirs           int            `json:"dirs"`
+	Bytes          int64          `json:"bytes"`
+	Versions       int            `json:"versions"`
+	CacheUsed      int64          `json:"cache_used"`
+	CacheCap       int64          `json:"cache_cap"`
+	Chunks         int            `json:"chunks"`
+	LocalOnly      int            `json:"local_only_chunks"`
+	Pinned         int            `json:"pinned_chunks"`
+	XMPP           string         `json:"xmpp,omitempty"`
+	Devices        []deviceReport `json:"devices,omitempty"`
+	StartedAt      time.Time      `json:"started_at"`
+	CommitsServed  int64          `json:"commits"`
+	OpenForWrite   int            `json:"open_for_write"`  // pending: staged files not committed yet
+	Jobs           int            `json:"jobs"`            // pending: imports, prefetches, pins running
+	Downloading    int            `json:"downloading"`     // chunk fetches in flight
+	Downloaded     int64          `json:"downloaded"`      // plain bytes fetched since the daemon started
+	FetchFailed    int64          `json:"fetch_failed"`    // fetches no device could satisfy
+	Retention      string         `json:"retention"`       // the policy, in words
+	PrunedPolicy   int64          `json:"pruned_policy"`   // versions pruned by the retention policy since start
+	PrunedPressure int64          `json:"pruned_pressure"` // versions pruned because the cache was full
+	Collected      int64          `json:"collected"`       // unreferenced chunks collected since start
+	CollectedBytes int64          `json:"collected_bytes"` // their stored bytes
+	LastPrune      time.Time      `json:"last_prune,omitzero"`
 }
 
 type deviceReport struct {
@@ -107,6 +113,14 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 			return
 		}
 		writeJSON(w, versionReports([]meta.FileVersion{v})[0])
+	})
+	mux.HandleFunc("POST /prune", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := d.pruner.run(r.URL.Query().Get("dry_run") == "1")
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, rep)
 	})
 	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.fsys.Flush(); err != nil {

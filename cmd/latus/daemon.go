@@ -39,6 +39,7 @@ type daemon struct {
 	xmpp       string
 	started    time.Time
 	commits    atomic.Int64
+	pruner     *pruner
 
 	// Work the daemon runs besides FUSE (imports, prefetches, pins): owned
 	// here, cancelled and waited for before the stores close.
@@ -94,9 +95,18 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if capacity == 0 {
 		capacity = defaultCacheSize(stateDir)
 	}
-	if d.store, err = chunks.Open(chunks.Options{Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks")}); err != nil {
+	policy, err := cfg.Retention.Policy()
+	if err != nil {
 		return nil, err
 	}
+	d.pruner = &pruner{db: d.db, policy: policy, log: log.With("pkg", "retention")}
+	if d.store, err = chunks.Open(chunks.Options{
+		Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks"),
+		Mark: markRefs(d.db), Relieve: d.pruner.relieve,
+	}); err != nil {
+		return nil, err
+	}
+	d.pruner.store = d.store
 	closers = append(closers, d.store.Close)
 	d.fetcher = chunks.NewFetcher(d.store, chunks.FetcherOptions{
 		Sources: func() []chunks.Source {
@@ -205,6 +215,7 @@ func (d *daemon) status() statusReport {
 	st := d.db.Stats()
 	u := d.store.Usage()
 	fst := d.fetcher.Stats()
+	cst := d.store.CollectStats()
 	r := statusReport{
 		PID: os.Getpid(), Mountpoint: d.mountpoint, StateDir: d.stateDir, Device: d.id.Device,
 		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
@@ -212,6 +223,11 @@ func (d *daemon) status() statusReport {
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
 		OpenForWrite: d.fsys.OpenForWrite(), Jobs: int(d.running.Load()),
 		Downloading: fst.InFlight, Downloaded: fst.FetchedBytes, FetchFailed: fst.Failed,
+		PrunedPolicy: d.pruner.byPolicy.Load(), PrunedPressure: d.pruner.byPressure.Load(),
+		Collected: cst.Chunks, CollectedBytes: cst.Bytes, Retention: describePolicy(d.pruner.policy),
+	}
+	if last := d.pruner.last.Load(); last != nil {
+		r.LastPrune = last.At
 	}
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
@@ -252,6 +268,12 @@ func (d *daemon) metrics() *prometheus.Registry {
 			func() float64 { return float64(d.fetcher.Stats().InFlight) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_commits_total", Help: "Local versions committed."},
 			func() float64 { return float64(d.commits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_pruned_versions_total", Help: "Old versions pruned by the retention policy or under cache pressure.", ConstLabels: prometheus.Labels{"reason": "policy"}},
+			func() float64 { return float64(d.pruner.byPolicy.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_pruned_versions_total", Help: "Old versions pruned by the retention policy or under cache pressure.", ConstLabels: prometheus.Labels{"reason": "pressure"}},
+			func() float64 { return float64(d.pruner.byPressure.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_collected_bytes_total", Help: "Stored bytes of unreferenced chunks collected."},
+			func() float64 { return float64(d.store.CollectStats().Bytes) }),
 	)
 	return reg
 }
