@@ -15,19 +15,27 @@ import "errors"
 // still holds its own chunk's lock; collection only claims chunks nobody
 // holds, so it never waits on one and cannot deadlock with writers.
 
-// reserveRelieved is reserve, relieving pressure when the write does not fit.
+// reserveRelieved is reserve, relieving pressure when the write does not
+// fit. Writers relieve one at a time and try reserve again first: parallel
+// writers (PutStream's workers) run out of room together, and the room one
+// of them makes may be enough for the others, who would otherwise find
+// nothing left to release and fail.
 func (s *Store) reserveRelieved(id ID, n int64) ([]victim, error) {
 	victims, err := s.reserve(id, n)
-	for err != nil && errors.Is(err, ErrFull) && s.relieve != nil && s.mark != nil {
-		if !s.relieve(n) {
-			break
+	if err == nil || !errors.Is(err, ErrFull) || s.relieve == nil || s.mark == nil {
+		return victims, err
+	}
+	s.gc.relief.Lock()
+	defer s.gc.relief.Unlock()
+	for {
+		victims, err = s.reserve(id, n)
+		if err == nil || !errors.Is(err, ErrFull) || !s.relieve(n) {
+			return victims, err
 		}
 		s.gc.relieved.Add(1)
 		if _, cerr := s.collect(false); cerr != nil {
 			s.log.Warn("collecting chunks under cache pressure", "err", cerr)
-			break
+			return nil, err
 		}
-		victims, err = s.reserve(id, n)
 	}
-	return victims, err
 }

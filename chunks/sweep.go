@@ -41,6 +41,8 @@ type collectGuard struct {
 	collecting int               // collections running: recent is not trimmed
 	// run lets one collection at a time mark and sweep.
 	run sync.Mutex
+	// relief lets one writer at a time relieve pressure (pressure.go).
+	relief sync.Mutex
 
 	runs, relieved, chunks, bytes atomic.Int64 // for CollectStats
 }
