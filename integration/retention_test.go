@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,4 +115,69 @@ func putLeaked(t *testing.T, d *device, files ...string) {
 	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		t.Fatalf("put leaked chunks: %v\n%s", err, out)
 	}
+}
+
+// BenchmarkStateDirAfterSaves prints the size of a state dir after 1,000
+// saves of a 1 MiB file with new content each time, on a local-only mount
+// under a 64 MiB cap (LATUS_BENCH_SAVES changes the count): history gives
+// way to the cap, so the state dir stays near the cap, and meta.db's share
+// is what 1,000 versions cost.
+func BenchmarkStateDirAfterSaves(b *testing.B) {
+	saves := envInt("LATUS_BENCH_SAVES", 1000)
+	for i := 0; i < b.N; i++ {
+		d := newDevice(b)
+		d.mount("--cache-size", "64MiB")
+		data := make([]byte, 1<<20)
+		took := timeIt(func() {
+			for range saves {
+				rand.Read(data)
+				if err := os.WriteFile(d.path("f.bin"), data, 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		d.unmount()
+		state, metaDB := dirBytes(b, d.state), fileBytes(b, filepath.Join(d.state, "meta.db"))
+		db, err := historyLen(d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		row := fmt.Sprintf("\nstate dir after %d saves of a 1 MiB file (64 MiB cap): %s (meta.db %s, chunks %s) for 1 MiB of content; %d versions kept; %s per save\n",
+			saves, mib(state), mib(metaDB), mib(chunkBytes(b, d)), db, (took / time.Duration(saves)).Round(10*time.Microsecond))
+		fmt.Print(row)
+		b.Log(row)
+		b.ReportMetric(float64(state)/(1<<20), "stateMiB")
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func dirBytes(t testing.TB, dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func fileBytes(t testing.TB, p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// historyLen counts the versions latus log lists for f.bin.
+func historyLen(d *device) (int, error) {
+	out, err := d.latus("log", d.path("f.bin"))
+	if err != nil {
+		return 0, fmt.Errorf("latus log: %v\n%s", err, out)
+	}
+	return strings.Count(out, "\n") - 1, nil
 }
