@@ -39,3 +39,12 @@ func (s *Store) reserveRelieved(id ID, n int64) ([]victim, error) {
 		}
 	}
 }
+
+// Stored reports whether id is complete here. It takes no part in Close's
+// wait, so Options.Relieve may call it while a write is in flight.
+func (s *Store) Stored(id ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	return e != nil && e.state == Complete
+}

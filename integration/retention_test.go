@@ -56,6 +56,9 @@ func TestSavesUnderCapPruneHistory(t *testing.T) {
 	if n, _ := strconv.Atoi(m[1]); n < saves-versions {
 		t.Fatalf("status: %d versions pruned under pressure, log lost %d:\n%s", n, saves-versions, st)
 	}
+	if n := d.metric(t, `latus_pruned_versions_total\{reason="pressure"\}`); n < float64(saves-versions) {
+		t.Fatalf("metrics: %v versions pruned under pressure", n)
+	}
 	dry := d.mustLatus("prune", "--dry-run")
 	t.Logf("latus prune --dry-run: %s", dry)
 	if !strings.Contains(dry, "would prune 0 versions") { // all saves are minutes old: the policy keeps them

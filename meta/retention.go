@@ -98,11 +98,15 @@ func (db *DB) Prune(pol Policy, now time.Time, dryRun bool) (PruneResult, error)
 	return res, nil
 }
 
-// PruneOldest removes the oldest versions that hold content and are not
-// current, until their sizes add up to need bytes (at least one version,
-// if there is any): under cache pressure, history gives way before current
-// data. A result with no versions means nothing is left to prune.
-func (db *DB) PruneOldest(need int64) (PruneResult, error) {
+// PruneOldest removes the oldest versions that are not current and have
+// content stored here, until that content adds up to need bytes (at least
+// one version, if there is any): under cache pressure, history gives way
+// before current data. stored tells whether this device holds a chunk
+// (nil: every chunk counts); a version whose chunks are all elsewhere
+// frees nothing here and is kept. A result with no versions means nothing
+// is left to prune. stored runs inside a transaction: it must not use the
+// history store.
+func (db *DB) PruneOldest(need int64, stored func(chunks.ID) bool) (PruneResult, error) {
 	res, err := db.prune(false, func(t *txn, paths []pathHistory) ([][]byte, error) {
 		type cand struct {
 			key   []byte
@@ -113,8 +117,17 @@ func (db *DB) PruneOldest(need int64) (PruneResult, error) {
 		var cs []cand
 		for _, ph := range paths {
 			for i, v := range ph.versions {
-				if !ph.protected[i] && len(v.Chunks) > 0 {
-					cs = append(cs, cand{ph.keys[i], v.MTime, ph.ids[i], v.Size})
+				if ph.protected[i] {
+					continue
+				}
+				var here int64
+				for _, r := range v.Chunks {
+					if stored == nil || stored(r.ID) {
+						here += r.Size
+					}
+				}
+				if here > 0 {
+					cs = append(cs, cand{ph.keys[i], v.MTime, ph.ids[i], here})
 				}
 			}
 		}

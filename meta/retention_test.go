@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/uberan/latus/chunks"
 )
 
 const day = 24 * time.Hour
@@ -117,7 +119,7 @@ func TestPruneOldest(t *testing.T) {
 		{1 << 20, []FileVersion{g[1], g[2]}, 2}, // a deleted path's last content goes too; its tombstone stays
 		{1 << 20, nil, 0},                       // nothing left
 	} {
-		res, err := db.PruneOldest(tc.need)
+		res, err := db.PruneOldest(tc.need, nil)
 		if err != nil || res.Versions != tc.wantCount {
 			t.Fatalf("PruneOldest(%d) = %+v, %v; want %d versions", tc.need, res, err, tc.wantCount)
 		}
@@ -167,4 +169,61 @@ func TestPrunedStayPruned(t *testing.T) {
 	if h, _ := c.History("f"); len(h) != 1 {
 		t.Fatalf("c got %d versions of f from b's pruned index, want 1", len(h))
 	}
+}
+
+func TestPruneOldestOnlyWhatIsStoredHere(t *testing.T) {
+	now := t0.Add(1000 * day)
+	db := TestDB(t, "a")
+	f := oldWrites(t, db, "f", 3, now)
+	elsewhere := f[0].Chunks[0].ID // the oldest version's content is not here
+	stored := func(id chunks.ID) bool { return id != elsewhere }
+	res, err := db.PruneOldest(1, stored)
+	if err != nil || res.Versions != 1 {
+		t.Fatalf("PruneOldest = %+v, %v", res, err)
+	}
+	h, _ := db.History("f")
+	if len(h) != 2 || h[0].Hash != f[0].Hash || h[1].Hash != f[2].Hash {
+		t.Fatalf("history after pruning = %d versions; want the oldest (not stored here) and the current", len(h))
+	}
+	if res, _ := db.PruneOldest(1, stored); res.Versions != 0 {
+		t.Fatalf("pruned %d versions that free nothing here", res.Versions)
+	}
+}
+
+// TestPruneKeepsFrontier: after a conflict the frontier's versions stay,
+// so later merges of the path still find them.
+func TestPruneKeepsFrontier(t *testing.T) {
+	now := t0.Add(1000 * day)
+	old := now.Add(-800 * day)
+	a, b, c := TestDB(t, "a"), TestDB(t, "b"), TestDB(t, "c")
+	TestWrite(t, a, "f", []byte("base"), old)
+	TestSync(t, b, a, 0)
+	TestWrite(t, a, "f", []byte("from a"), old.Add(time.Hour))
+	TestWrite(t, b, "f", []byte("from b"), old.Add(2*time.Hour))
+	TestSync(t, a, b, 0)
+	if res, err := a.Prune(DefaultPolicy(), now, false); err != nil {
+		t.Fatal(err)
+	} else if res.Versions != 1 { // only "base"
+		t.Fatalf("prune after a conflict removed %d versions, want 1 (the frontier stays)", res.Versions)
+	}
+	if res, err := a.PruneOldest(1<<30, nil); err != nil || res.Versions != 0 {
+		t.Fatalf("PruneOldest after a conflict = %+v, %v; want nothing (the frontier stays)", res, err)
+	}
+	// A third device's concurrent version merges against the frontier.
+	TestWrite(t, c, "f", []byte("from c"), old.Add(3*time.Hour))
+	if _, err := a.Merge("c", mustSince(t, c), c.IndexSeq()); err != nil {
+		t.Fatalf("merge after pruning: %v", err)
+	}
+	if v, err := a.Lookup("f"); err != nil || v.Hash != FileContent([]byte("from c"), t0).Hash {
+		t.Fatalf("f after merging c: %+v, %v", v, err)
+	}
+}
+
+func mustSince(t *testing.T, db *DB) []FileVersion {
+	t.Helper()
+	vs, _, err := db.Since(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
 }

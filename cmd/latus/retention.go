@@ -78,7 +78,7 @@ func (p *pruner) run(dryRun bool) (pruneReport, error) {
 // relieve is chunks.Options.Relieve: the cache is full, so the oldest
 // versions that are not current go, about need bytes of them.
 func (p *pruner) relieve(need int64) bool {
-	res, err := p.db.PruneOldest(need)
+	res, err := p.db.PruneOldest(need, p.store.Stored)
 	if err != nil {
 		p.log.Error("cache full: pruning old versions failed", "err", err)
 		return false
