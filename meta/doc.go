@@ -83,6 +83,17 @@
 // (its Origin and Seq, the ancestor's vector advanced to them), and a file
 // in the way is first kept as a conflict copy.
 //
+// # Retention
+//
+// Prune removes the versions a Policy no longer keeps (every version for
+// 30 days, then the newest of each day for a year, a deleted path's
+// history 90 days after its deletion; a version's age is its MTime), and
+// PruneOldest the oldest ones when the chunk cache is full. The current
+// version of a path and the frontier of a conflict are never pruned.
+// Pruning is local: peers are not told, a pruned version keeps its key in
+// "seen" so a peer's page cannot bring it back, and Since skips index
+// entries whose version is gone. Refs then names the chunks still needed.
+//
 // # Input checking
 //
 // Paths are relative, slash-separated and clean, with no "..", no NUL and
