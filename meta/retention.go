@@ -92,6 +92,9 @@ func (db *DB) Prune(pol Policy, now time.Time, dryRun bool) (PruneResult, error)
 		}
 		return drop, nil
 	})
+	if err == nil && !dryRun {
+		err = db.update(func(t *txn) error { return t.dropDeadIndex() })
+	}
 	if err != nil {
 		return PruneResult{}, fmt.Errorf("prune: %w", err)
 	}
@@ -299,6 +302,25 @@ func (t *txn) protect(ph *pathHistory) error {
 	}
 	if !found {
 		ph.protected[len(ph.protected)-1] = true
+	}
+	return nil
+}
+
+// dropDeadIndex deletes the index entries whose version was pruned (by
+// this run or by PruneOldest, which leaves them to save a scan under
+// pressure). Positions are not reused: keyPos keeps the last one given out.
+func (t *txn) dropDeadIndex() error {
+	var dead [][]byte
+	c := t.index.Cursor()
+	for k, hkey := c.First(); k != nil; k, hkey = c.Next() {
+		if t.historyB.Get(hkey) == nil {
+			dead = append(dead, slices.Clone(k))
+		}
+	}
+	for _, k := range dead {
+		if err := t.index.Delete(k); err != nil {
+			return err
+		}
 	}
 	return nil
 }

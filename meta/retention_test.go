@@ -145,7 +145,10 @@ func TestPrunedStayPruned(t *testing.T) {
 	TestMkdir(t, a, "d", now)
 	TestWrite(t, a, "d/x", []byte("x"), now)
 	TestSync(t, b, a, 2)
-	if res, err := b.Prune(DefaultPolicy(), now, false); err != nil || res.Versions != 3 {
+	if _, err := b.PruneOldest(1, nil); err != nil { // leaves its index entry behind
+		t.Fatal(err)
+	}
+	if res, err := b.Prune(DefaultPolicy(), now, false); err != nil || res.Versions != 2 {
 		t.Fatalf("prune on b = %+v, %v", res, err)
 	}
 	vs, next, err := a.Since(0, 0)
@@ -157,6 +160,9 @@ func TestPrunedStayPruned(t *testing.T) {
 	}
 	if h, _ := b.History("f"); len(h) != 1 {
 		t.Fatalf("merging a's page again brought back pruned versions: %d kept", len(h))
+	}
+	if n := indexLen(t, b); n != 3 {
+		t.Fatalf("b's index holds %d entries after pruning, want the 3 kept versions", n)
 	}
 	TestSync(t, c, b, 1)
 	for _, p := range []string{"f", "d", "d/x"} {
@@ -226,4 +232,16 @@ func mustSince(t *testing.T, db *DB) []FileVersion {
 		t.Fatal(err)
 	}
 	return vs
+}
+
+func indexLen(t *testing.T, db *DB) int {
+	t.Helper()
+	n := 0
+	err := db.view(func(tx *txn) error {
+		return tx.index.ForEach(func(k, v []byte) error { n++; return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
