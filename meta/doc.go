@@ -87,7 +87,8 @@
 //
 // Prune removes the versions a Policy no longer keeps (every version for
 // 30 days, then the newest of each day for a year, a deleted path's
-// history 90 days after its deletion; a version's age is its MTime), and
+// history 90 days after its deletion; a version's age counts from the
+// MTime of the version that replaced it), and
 // PruneOldest the oldest ones when the chunk cache is full. The current
 // version of a path and the frontier of a conflict are never pruned.
 // Pruning is local: peers are not told, a pruned version keeps its key in

@@ -17,7 +17,7 @@ import (
 // carries it is recognised and the version is not recorded again; index
 // entries that pointed at it are skipped by Since. The current version of
 // a path, and every version of its frontier after a conflict, are never
-// pruned. A version's age is its MTime.
+// pruned. A version's age counts from when the next version replaced it.
 
 // Policy says which versions of a path history keeps.
 type Policy struct {
@@ -53,6 +53,11 @@ type PruneResult struct {
 // keeps decides, for one path's history (oldest first), which versions
 // the policy keeps at time now. protected versions (the current one, the
 // frontier) are always kept. cur is the path's current version.
+//
+// A version's age counts from when the next one replaced it (the later of
+// its own and the next version's MTime): a file untouched for two years
+// and then changed, or deleted, keeps its old content for the full
+// period, as the user last saw it only now.
 func (p Policy) keeps(hist []FileVersion, protected []bool, cur FileVersion, now time.Time) []bool {
 	keep := slices.Clone(protected)
 	goneLongAgo := cur.Deleted && p.Deleted > 0 && now.Sub(cur.MTime) > p.Deleted
@@ -61,8 +66,12 @@ func (p Policy) keeps(hist []FileVersion, protected []bool, cur FileVersion, now
 		if keep[i] || goneLongAgo {
 			continue
 		}
-		age := now.Sub(hist[i].MTime)
-		day := hist[i].MTime.UTC().Truncate(24 * time.Hour)
+		replaced := hist[i].MTime
+		if i+1 < len(hist) && hist[i+1].MTime.After(replaced) {
+			replaced = hist[i+1].MTime
+		}
+		age := now.Sub(replaced)
+		day := replaced.UTC().Truncate(24 * time.Hour)
 		switch {
 		case age < p.KeepAll:
 			keep[i] = true

@@ -22,13 +22,16 @@ func TestPolicyKeeps(t *testing.T) {
 	}{
 		{"all recent", []time.Time{ago(3 * day), ago(2 * day), ago(time.Hour)}, false, []bool{true, true, true}},
 		{"current is kept however old", []time.Time{ago(800 * day)}, false, []bool{true}},
-		{"older than a year", []time.Time{ago(400 * day), ago(380 * day), ago(day)}, false, []bool{false, false, true}},
+		{"replaced more than a year ago", []time.Time{ago(400 * day), ago(380 * day), ago(370 * day)}, false, []bool{false, false, true}},
+		{"age counts from the replacement", []time.Time{ago(400 * day), ago(380 * day), ago(day)}, false, []bool{false, true, true}},
+		{"untouched for two years, then changed", []time.Time{ago(730 * day), ago(2 * day)}, false, []bool{true, true}},
 		{"one a day between a month and a year: the day's newest",
 			[]time.Time{ago(40*day + 3*time.Hour), ago(40*day + 2*time.Hour), ago(40*day + time.Hour), ago(39 * day), ago(day)}, false,
-			[]bool{false, false, true, true, true}},
-		{"versions on either side of 30 days", []time.Time{ago(31*day + time.Hour), ago(31 * day), ago(29 * day), ago(29*day - time.Hour)}, false,
+			[]bool{false, true, true, true, true}},
+		{"replaced on either side of 30 days", []time.Time{ago(32*day + 2*time.Hour), ago(32*day + time.Hour), ago(32 * day), ago(29 * day)}, false,
 			[]bool{false, true, true, true}},
 		{"deleted recently: the usual rules", []time.Time{ago(60 * day), ago(50 * day), ago(10 * day)}, true, []bool{true, true, true}},
+		{"untouched for two years, deleted yesterday: the content stays", []time.Time{ago(730 * day), ago(day)}, true, []bool{true, true}},
 		{"deleted more than 90 days ago: only the tombstone", []time.Time{ago(200 * day), ago(95 * day), ago(91 * day)}, true, []bool{false, false, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
