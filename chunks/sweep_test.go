@@ -272,3 +272,29 @@ func TestPressureReleasesHistory(t *testing.T) {
 		t.Fatalf("Put with nothing to release = %v, want ErrFull", err)
 	}
 }
+
+// TestCollectSparesCommitAfterMark: a writer commits and releases after
+// the collection took its mark but before it swept: the chunk, named by
+// no mark yet, must survive.
+func TestCollectSparesCommitAfterMark(t *testing.T) {
+	var refs refSet
+	var release func()
+	var committed ID
+	mark := func(keep func(ID)) error {
+		if err := refs.mark(keep); err != nil {
+			return err
+		}
+		refs.add(committed) // the commit lands just after the mark was read
+		release()
+		return nil
+	}
+	s := TestStore(t, func(o *Options) { o.Mark = mark })
+	release = s.Hold()
+	committed = mustPut(t, s, RandomBytes(9, 5000))
+	if got, err := s.Collect(false); err != nil || got.Chunks != 0 {
+		t.Fatalf("Collect = %+v, %v; want nothing", got, err)
+	}
+	if status(t, s, committed) != Complete {
+		t.Fatal("a chunk committed between mark and sweep was collected")
+	}
+}
