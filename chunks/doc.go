@@ -51,4 +51,15 @@
 // load spreads over devices. PutStream stores a few chunks at once: the
 // store is bound by fsync latency (each chunk file, its directory and the
 // index are synced before PutStream returns), not by CPU.
+//
+// # Collection and cache pressure
+//
+// Collect removes complete chunks that no kept version references
+// (Options.Mark, from meta) — those of pruned versions and those a crash
+// leaked between PutStream and the commit — sparing pinned chunks, chunks
+// fetched within a grace period, and chunks local writers put under Hold
+// and have not committed yet (sweep.go). When a write does not fit even
+// after eviction, Options.Relieve prunes the oldest history, the store
+// collects and tries again (pressure.go): ErrFull only when no history is
+// left to give way.
 package chunks

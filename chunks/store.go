@@ -68,12 +68,24 @@ type Options struct {
 	Capacity int64  // hard byte cap on stored bytes; 0 = no cap
 	MemCache int64  // bytes of the plain-chunk LRU; 0 = 64 MiB, < 0 = none
 	Logger   *slog.Logger
-	// Relieve, when set, is called when a write does not fit under the cap
-	// and nothing is evictable. It may make room (hand custody of cold
-	// chunks to other devices, prune history) and returns once it has done
-	// what it can; the write is then tried once more. It runs outside the
-	// store's locks and may call the store.
-	Relieve func(need int64)
+
+	// Collection (sweep.go) and cache pressure (pressure.go).
+	// Mark names every chunk a kept version references (meta.DB.Refs);
+	// nil turns collection off.
+	Mark func(keep func(ID)) error
+	// Relieve is called, outside the store's locks, when a write does not
+	// fit under the cap and nothing is evictable: it releases history
+	// worth about need bytes and reports whether it released anything.
+	Relieve func(need int64) bool
+	// FetchedGrace: fetched chunks no kept version references survive
+	// collection this long after their last access; 0 = 10 minutes.
+	FetchedGrace time.Duration
+	// HandOff, when set, is called when a write does not fit even after
+	// Relieve: it may hand custody of cold chunks to other devices (the
+	// engine), which makes them evictable here. It runs outside the
+	// store's locks and may call the store; the write is then tried once
+	// more.
+	HandOff func(need int64)
 }
 
 // Usage describes how full the store is.
@@ -117,10 +129,16 @@ type Store struct {
 	nCustody  int64           // stored bytes in custody
 	releasing map[ID]struct{} // custody releases waiting for another device's confirmation
 
-	relieve func(need int64)
+	handOff func(need int64)
 
 	stop chan struct{} // closed by Close: stops the atime flusher
 	done chan struct{} // closed by the atime flusher when it returns
+
+	// Collection (sweep.go, pressure.go).
+	gc           collectGuard
+	mark         func(keep func(ID)) error
+	relieve      func(need int64) bool
+	fetchedGrace time.Duration
 }
 
 // Open opens (creating if needed) the store in opts.Dir and starts a new
@@ -160,11 +178,15 @@ func Open(opts Options) (*Store, error) {
 		entries:   make(map[ID]*entry),
 		lru:       list.New(),
 		busy:      make(map[ID]chan struct{}),
-		releasing: make(map[ID]struct{}),
-		relieve:   opts.Relieve,
 		dirty:     make(map[ID]struct{}),
+		releasing: make(map[ID]struct{}),
+		handOff:   opts.HandOff,
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+
+		mark:         opts.Mark,
+		relieve:      opts.Relieve,
+		fetchedGrace: cmp.Or(opts.FetchedGrace, DefaultFetchedGrace),
 	}
 	if err := s.load(); err != nil {
 		db.Close()
@@ -586,7 +608,7 @@ func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, 
 // complete. The caller holds lockID(id); prev is its snapshot.
 func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int64, batch bool, modify func(*entry)) error {
 	n := int64(len(stored))
-	victims, err := s.reserve(id, n)
+	victims, err := s.reserveRelieved(id, n)
 	if err != nil {
 		return fmt.Errorf("store chunk %s: %w", id.Short(), err)
 	}
@@ -645,6 +667,7 @@ func (s *Store) put(id ID, plain []byte, batch bool) error {
 		return err
 	}
 	defer s.leave()
+	s.gc.note(id) // before the chunk exists: a sweep spares it (sweep.go)
 	s.lockID(id)
 	defer s.unlockID(id)
 	prev := s.snapshot(id)
@@ -669,14 +692,14 @@ func (s *Store) put(id ID, plain []byte, batch bool) error {
 	})
 }
 
-// withRoom runs write; when it fails for want of room it asks Relieve to
-// make some and runs it once more.
+// withRoom runs write; when it fails for want of room even after Relieve,
+// it asks HandOff to make some and runs it once more.
 func (s *Store) withRoom(need int64, write func() error) error {
 	err := write()
-	if s.relieve == nil || !errors.Is(err, ErrFull) {
+	if s.handOff == nil || !errors.Is(err, ErrFull) {
 		return err
 	}
-	s.relieve(need)
+	s.handOff(need)
 	return write()
 }
 

@@ -32,7 +32,7 @@
 // # Pressure
 //
 // When a write does not fit under the cap and nothing is evictable, the
-// store calls Relieve: the coldest chunks in custody here that another
+// store calls HandOff (after its own Relieve pruned what history it could): the coldest chunks in custody here that another
 // device is known to keep are handed to it (releases), which makes them
 // evictable copies. When no device can take them, the write fails with
 // ENOSPC and nothing is lost.
@@ -41,7 +41,7 @@
 //
 // Every rule above is one function: which chunks need copies
 // (underReplicated), where they go (replicate), whether to accept a
-// request (accept), and what to give up under pressure (Relieve). The
+// request (accept), and what to give up under pressure (HandOff). The
 // network is an interface (Network), so a simulation drives the same code
 // with delivery under its control.
 package engine

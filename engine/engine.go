@@ -52,7 +52,7 @@ type Engine struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	relieve sync.Mutex // one Relieve at a time
+	handOff sync.Mutex // one HandOff at a time
 
 	mu   sync.Mutex           // guards full
 	full map[string]time.Time // devices that answered full, until when to skip them

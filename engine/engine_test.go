@@ -117,7 +117,7 @@ func TestALyingDeviceIsNotTrusted(t *testing.T) {
 			t.Errorf("chunk %s after a lying answer: %+v", id.Short(), in)
 		}
 	}
-	a.Engine.Relieve(1 << 30)
+	a.Engine.HandOff(1 << 30)
 	if st := a.Engine.Stats(); st.Released != 0 {
 		t.Errorf("released %d chunks with no real keeper", st.Released)
 	}

@@ -46,7 +46,7 @@ func NewTestCluster(t testing.TB, capacity int64, replicas int, names ...string)
 		d := &TestDevice{Name: n, c: c}
 		d.Store = chunks.TestStore(t, func(o *chunks.Options) {
 			o.Capacity = capacity
-			o.Relieve = func(need int64) { d.Engine.Relieve(need) }
+			o.HandOff = func(need int64) { d.Engine.HandOff(need) }
 		})
 		d.Meta = meta.TestDB(t, n)
 		d.Fetcher = chunks.NewFetcher(d.Store, chunks.FetcherOptions{Sources: d.sources, Logger: chunks.TestLogger(t)})

@@ -118,6 +118,8 @@ func (f *FS) commitStaged(st *stagedFile) error {
 	if err != nil {
 		return err
 	}
+	release := f.store.Hold() // chunks stay uncollected until committed (chunks/sweep.go)
+	defer release()
 	refs, hash, size, err := f.store.PutStream(io.NewSectionReader(st.f, 0, fi.Size()))
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", p, err)

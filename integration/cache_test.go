@@ -14,7 +14,7 @@ import (
 )
 
 // chunkBytes sums the chunk files a state dir holds.
-func chunkBytes(t *testing.T, d *device) int64 {
+func chunkBytes(t testing.TB, d *device) int64 {
 	t.Helper()
 	var total int64
 	root := filepath.Join(d.state, "chunks")

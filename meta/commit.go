@@ -269,7 +269,7 @@ func (t *txn) newLocal(p string, f FileVersion, change ChangeKind, from string) 
 	if err != nil {
 		return FileVersion{}, err
 	}
-	t.seq++
+	seq := t.nextSeq()
 	v := FileVersion{
 		Path:    p,
 		Kind:    f.Kind,
@@ -283,8 +283,8 @@ func (t *txn) newLocal(p string, f FileVersion, change ChangeKind, from string) 
 		Change:  change,
 		From:    from,
 		Origin:  t.db.device,
-		Seq:     t.seq,
-		Vector:  prev.Vector.Update(t.db.device, t.seq),
+		Seq:     seq,
+		Vector:  prev.Vector.Update(t.db.device, seq),
 	}
 	enc := v.encode()
 	if _, err := t.record(v, enc, true); err != nil {

@@ -40,7 +40,7 @@ var (
 // Keys of the local bucket.
 var (
 	keyDevice   = []byte("device")
-	keySeq      = []byte("seq")   // last local sequence number given out
+	keySeq      = []byte("seq")   // highest counter of this device given out or seen (clock.go)
 	keyPos      = []byte("pos")   // last index position given out
 	keyFiles    = []byte("files") // Stats.Files
 	keyDirs     = []byte("dirs")
@@ -56,6 +56,7 @@ type DB struct {
 	log    *slog.Logger
 	bolt   *bolt.DB
 	closed atomic.Bool
+	clock  func() time.Time // Options.Now; nil = time.Now
 }
 
 // Open opens (creating if needed) the history store at path for device
@@ -94,7 +95,7 @@ func Open(path string, opts Options) (*DB, error) {
 		bdb.Close()
 		return nil, fmt.Errorf("open meta %s: %w", path, err)
 	}
-	return &DB{device: opts.Device, log: log.With("device", opts.Device), bolt: bdb}, nil
+	return &DB{device: opts.Device, log: log.With("device", opts.Device), bolt: bdb, clock: opts.Now}, nil
 }
 
 // Close closes the store; later calls return ErrClosed.
@@ -226,12 +227,16 @@ func (db *DB) Since(pos uint64, limit int) (vs []FileVersion, next uint64, err e
 	err = db.view(func(t *txn) error {
 		c := t.index.Cursor()
 		for k, hkey := c.Seek(be64(pos + 1)); k != nil && len(vs) < limit; k, hkey = c.Next() {
-			v, err := t.historyAt(hkey)
+			next = binary.BigEndian.Uint64(k)
+			b := t.historyB.Get(hkey)
+			if b == nil {
+				continue // pruned (retention.go)
+			}
+			v, err := decodeVersion(b)
 			if err != nil {
-				return err
+				return fmt.Errorf("history record %x: %w", hkey, err)
 			}
 			vs = append(vs, v)
-			next = binary.BigEndian.Uint64(k)
 		}
 		return nil
 	})
@@ -268,25 +273,32 @@ func (db *DB) Stats() Stats {
 }
 
 // Refs calls fn once for every distinct chunk referenced by a kept
-// version. fn runs outside any transaction, so it may use the chunk store
-// freely; an error from fn stops the walk and is returned.
+// version, current or in history: the mark of chunk collection. fn runs
+// outside any transaction, so it may use the chunk store freely; an error
+// from fn stops the walk and is returned.
 func (db *DB) Refs(fn func(chunks.ID) error) error {
 	seen := make(map[chunks.ID]struct{})
 	var ids []chunks.ID
 	err := db.view(func(t *txn) error {
-		return t.historyB.ForEach(func(k, val []byte) error {
-			v, err := decodeVersion(val)
-			if err != nil {
-				return fmt.Errorf("history record %x: %w", k, err)
-			}
-			for _, r := range v.Chunks {
-				if _, ok := seen[r.ID]; !ok {
-					seen[r.ID] = struct{}{}
-					ids = append(ids, r.ID)
+		for _, b := range []*bolt.Bucket{t.historyB, t.files} {
+			err := b.ForEach(func(k, val []byte) error {
+				v, err := decodeVersion(val)
+				if err != nil {
+					return fmt.Errorf("version record %x: %w", k, err)
 				}
+				for _, r := range v.Chunks {
+					if _, ok := seen[r.ID]; !ok {
+						seen[r.ID] = struct{}{}
+						ids = append(ids, r.ID)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("refs: %w", err)
@@ -547,8 +559,7 @@ func (t *txn) record(v FileVersion, enc []byte, indexed bool) (uint64, error) {
 	}
 	t.stats.Versions++
 	if indexed {
-		t.pos++
-		if err := t.index.Put(be64(t.pos), hkey); err != nil {
+		if err := t.index.Put(be64(t.nextPos()), hkey); err != nil {
 			return 0, err
 		}
 	}

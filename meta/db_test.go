@@ -321,7 +321,7 @@ func TestSincePaging(t *testing.T) {
 
 func TestReopenAndClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.db")
-	db, err := Open(path, Options{Device: "dev1"})
+	db, err := Open(path, Options{Device: "dev1", Now: EpochClock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestReopenAndClose(t *testing.T) {
 	if _, err := Open(path, Options{Device: "bad/id"}); err == nil {
 		t.Fatalf("accepted a device id with a slash")
 	}
-	db, err = Open(path, Options{Device: "dev1"})
+	db, err = Open(path, Options{Device: "dev1", Now: EpochClock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,12 @@
 // a symlink's target, or a deletion (a tombstone, Deleted = true). Every
 // version is stamped with the device that made it (Origin) and that device's
 // sequence number for it (Seq). A device's sequence counter is global to the
-// device and only grows, so (Origin, Seq) names one version.
+// device and only grows, so (Origin, Seq) names one version. A new counter
+// is max(highest counter of this device seen + 1, unix seconds): above
+// every counter of this device written here or found in a merged vector,
+// and never below the wall clock, so a state dir restored from an old copy
+// still makes versions that dominate the ones it forgot (clock.go). A
+// page naming a counter more than 2³² above the clock is refused.
 //
 // The store keeps, per path, the current version in the bucket "files"
 // (tombstones included, so a deleted path still has a vector) and every
@@ -31,7 +36,9 @@
 // # Index positions
 //
 // Every version this device records, whether made here or merged from a
-// peer, is appended to its index at the next position (1, 2, 3, …).
+// peer, is appended to its index at the next position: max(last + 1, unix
+// microseconds), so a restored index continues above the positions peers
+// remember once the clock has passed them.
 // Peers page through it with Since(pos, limit) and remember, per device, the
 // highest position they merged (PeerPos), so a device that comes back
 // resumes where it stopped. Because merged versions are indexed too, a
@@ -75,6 +82,18 @@
 // or missing ancestor is re-created with a version derived from the child
 // (its Origin and Seq, the ancestor's vector advanced to them), and a file
 // in the way is first kept as a conflict copy.
+//
+// # Retention
+//
+// Prune removes the versions a Policy no longer keeps (every version for
+// 30 days, then the newest of each day for a year, a deleted path's
+// history 90 days after its deletion; a version's age counts from the
+// MTime of the version that replaced it), and
+// PruneOldest the oldest ones when the chunk cache is full. The current
+// version of a path and the frontier of a conflict are never pruned.
+// Pruning is local: peers are not told, a pruned version keeps its key in
+// "seen" so a peer's page cannot bring it back, and Since skips index
+// entries whose version is gone. Refs then names the chunks still needed.
 //
 // # Input checking
 //

@@ -26,9 +26,14 @@ func (db *DB) Merge(device string, vs []FileVersion, upTo uint64) (MergeResult, 
 		return MergeResult{}, fmt.Errorf("merge: %w: page from this device itself", ErrInvalidVersion)
 	}
 	page := make([]FileVersion, len(vs))
+	now := db.now()
 	for i, v := range vs {
 		v.MTime = normTime(v.MTime)
-		if err := validateVersion(&v); err != nil {
+		err := validateVersion(&v)
+		if err == nil {
+			err = checkCounters(v, now)
+		}
+		if err != nil {
 			db.log.Warn("refused a page of versions", "from", device, "upTo", upTo, "index", i, "err", err)
 			return MergeResult{}, fmt.Errorf("merge from %s: version %d: %w", device, i, err)
 		}
@@ -38,6 +43,7 @@ func (db *DB) Merge(device string, vs []FileVersion, upTo uint64) (MergeResult, 
 	err := db.update(func(t *txn) error {
 		m := &merger{t: t}
 		for _, v := range page {
+			t.adopt(v)
 			if err := m.merge(v, 0); err != nil {
 				return fmt.Errorf("%q from %s:%d: %w", v.Path, v.Origin, v.Seq, err)
 			}

@@ -50,6 +50,10 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 		return fmt.Errorf("import %s: not a directory", dir)
 	}
 
+	// Workers put files ahead of the batch being committed: one hold over
+	// the whole import keeps every uncommitted chunk from collection.
+	release := store.Hold()
+	defer release()
 	var pr ImportProgress
 	err = walk(root, func(rel, full string, d fs.DirEntry) error {
 		if err := ctx.Err(); err != nil {

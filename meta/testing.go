@@ -14,16 +14,20 @@ import (
 )
 
 // TestDB opens a fresh DB for device in t.TempDir() and closes it when
-// the test ends.
+// the test ends. Its clock stands at the Unix epoch, so counters and index
+// positions count 1, 2, 3… (tests of the wall-clock rule set Options.Now).
 func TestDB(t testing.TB, device string) *DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "meta.db"), Options{Device: device, Logger: TestLogger(t)})
+	db, err := Open(filepath.Join(t.TempDir(), "meta.db"), Options{Device: device, Logger: TestLogger(t), Now: EpochClock})
 	if err != nil {
 		t.Fatalf("open test meta db: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// EpochClock is a clock that stands at the Unix epoch (Options.Now).
+func EpochClock() time.Time { return time.Unix(0, 0) }
 
 // TestLogger logs through t.Log at debug level.
 func TestLogger(t testing.TB) *slog.Logger {
@@ -149,6 +153,9 @@ func (m *MemPutter) PutStream(r io.Reader) ([]chunks.Ref, chunks.ID, int64, erro
 	}
 	return refs, chunks.Sum(all.Bytes()), int64(all.Len()), nil
 }
+
+// Hold does nothing: chunks kept in memory are never collected.
+func (m *MemPutter) Hold() (release func()) { return func() {} }
 
 func (m *MemPutter) keep(data []byte) chunks.ID {
 	id := chunks.Sum(data)

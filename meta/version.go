@@ -95,6 +95,9 @@ type Change struct {
 type Options struct {
 	Device string // this device's id (identity.Identity.Device); required
 	Logger *slog.Logger
+	// Now is the clock that counters and index positions follow (see
+	// clock.go); nil = time.Now. Tests pin it.
+	Now func() time.Time
 }
 
 // MergeResult tells what a Merge changed.
@@ -123,6 +126,9 @@ type ImportProgress struct {
 }
 
 // Putter stores a file's content as chunks; *chunks.Store implements it.
+// Hold keeps the chunks put from collection until release is called, after
+// the commit that references them (chunks.Store.Hold).
 type Putter interface {
 	PutStream(io.Reader) ([]chunks.Ref, chunks.ID, int64, error)
+	Hold() (release func())
 }

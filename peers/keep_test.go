@@ -63,7 +63,7 @@ func TestKeepThroughTheServer(t *testing.T) {
 		ia, _ := a.store.Stat(id)
 		return in.Custody && slices.Contains(ia.Holders, b.id.Device)
 	})
-	ea.Relieve(1)
+	ea.HandOff(1)
 	ia, _ := a.store.Stat(id)
 	ib, _ := b.store.Stat(id)
 	if ia.Custody || !ib.Custody {
@@ -137,7 +137,7 @@ func TestFalseKeepClaimsReleaseNothing(t *testing.T) {
 	}
 	ea.Committed([]meta.FileVersion{{Path: "x"}})
 	eventually(t, 10*time.Second, "the false claim is never caught", func() bool { return ea.Stats().BadProofs > 0 })
-	ea.Relieve(1 << 30)
+	ea.HandOff(1 << 30)
 	in, _ := a.store.Stat(id)
 	if !in.Custody || len(in.Holders) != 0 || ea.Stats().Released != 0 {
 		t.Fatalf("after a false claim and pressure: %+v, %+v", in, ea.Stats())

@@ -102,8 +102,35 @@ func TestInit(t *testing.T) {
 func TestLoadConfig(t *testing.T) {
 	dir := t.TempDir()
 	c, err := loadConfig(filepath.Join(dir, "absent.toml"))
-	if err != nil || c.XMPP.Enabled() {
+	if err != nil || c.XMPP.Enabled() || c.Retention != defaultRetention() {
 		t.Fatalf("absent config: %+v, %v", c, err)
+	}
+	for _, tc := range []struct {
+		name, text string
+		want       RetentionConfig
+		wantErr    string
+	}{
+		{"defaults", "[xmpp]\njid = \"a@b\"\n", RetentionConfig{30, 365, 90}, ""},
+		{"one key", "[retention]\nkeep_all_days = 7\n", RetentionConfig{7, 365, 90}, ""},
+		{"all keys", "[retention]\nkeep_all_days = 1\ndaily_days = 10\ndeleted_days = 0\n", RetentionConfig{1, 10, 0}, ""},
+		{"daily shorter than all", "[retention]\nkeep_all_days = 40\ndaily_days = 10\n", RetentionConfig{}, "daily versions"},
+		{"negative", "[retention]\ndeleted_days = -1\n", RetentionConfig{}, "negative"},
+		{"unknown retention key", "[retention]\nkeep_days = 3\n", RetentionConfig{}, "unknown keys"},
+	} {
+		t.Run("retention "+tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, "retention-"+strings.ReplaceAll(tc.name, " ", "-")+".toml")
+			os.WriteFile(p, []byte(tc.text), 0o600)
+			c, err := loadConfig(p)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.Retention != tc.want {
+				t.Fatalf("retention %+v, %v; want %+v", c.Retention, err, tc.want)
+			}
+		})
 	}
 	for _, tc := range []struct{ name, text, wantErr string }{
 		{"full", "[xmpp]\njid = \"a@b\"\nserver = \"b:5222\"\npassword = \"p\"\ninsecure_tls = true\nallow = [\"a@b\"]\ndata_addr = \"0.0.0.0:7000\"\n", ""},

@@ -219,6 +219,7 @@ func runDaemon(ctx context.Context, o mountOptions, stateDir, configFile string)
 	if len(o.prefetch) > 0 {
 		d.jobs.Go(func() { d.job(func(ctx context.Context) { d.prefetch(ctx, o.prefetch) }) })
 	}
+	d.jobs.Go(func() { d.pruner.loop(d.jobCtx) })
 	err = d.serve(ctx)
 	log.Info("unmounted; daemon exits", "err", err)
 	return err

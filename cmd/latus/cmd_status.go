@@ -51,6 +51,8 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 	fmt.Fprintf(out, "pending:      %d files open for writing (committed on close), %d jobs running (import, prefetch, pin)\n", r.OpenForWrite, r.Jobs)
 	fmt.Fprintf(out, "transfers:    %d chunk downloads in flight (up to %s), %s downloaded, %d failed; %d chunks waiting to reach another device\n",
 		r.Downloading, humanBytes(int64(r.Downloading)*chunks.MaxChunk), humanBytes(r.Downloaded), r.FetchFailed, r.LocalOnly)
+	fmt.Fprintf(out, "retention:    %s; pruned since start: %d versions by policy, %d because the cache was full; %d unreferenced chunks collected (%s)\n",
+		r.Retention, r.PrunedPolicy, r.PrunedPressure, r.Collected, humanBytes(r.CollectedBytes))
 	if r.XMPP == "" {
 		fmt.Fprintf(out, "sync:         local only (no XMPP account; see \"latus init\")\n")
 		return nil

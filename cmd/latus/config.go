@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/uberan/latus/meta"
 	"github.com/uberan/latus/peers"
 )
 
@@ -23,8 +25,33 @@ type Config struct {
 	Replicas int `toml:"replicas,omitempty"`
 	// KeepAll makes this device keep every chunk of every version: a home
 	// server or NAS.
-	KeepAll bool       `toml:"keep_all,omitempty"`
-	XMPP    XMPPConfig `toml:"xmpp"`
+	KeepAll   bool            `toml:"keep_all,omitempty"`
+	XMPP      XMPPConfig      `toml:"xmpp"`
+	Retention RetentionConfig `toml:"retention,omitempty"`
+}
+
+// RetentionConfig is the [retention] section: how long this device keeps
+// old versions (meta.Policy). Absent keys keep their defaults.
+type RetentionConfig struct {
+	KeepAllDays int `toml:"keep_all_days,omitempty"` // every version this long; default 30
+	DailyDays   int `toml:"daily_days,omitempty"`    // then one a day until this age; default 365
+	DeletedDays int `toml:"deleted_days,omitempty"`  // a deleted file's history this long; default 90
+}
+
+func defaultRetention() RetentionConfig {
+	p := meta.DefaultPolicy()
+	return RetentionConfig{KeepAllDays: int(p.KeepAll / day), DailyDays: int(p.Daily / day), DeletedDays: int(p.Deleted / day)}
+}
+
+const day = 24 * time.Hour
+
+// Policy returns the section as a checked meta.Policy.
+func (r RetentionConfig) Policy() (meta.Policy, error) {
+	p := meta.Policy{KeepAll: time.Duration(r.KeepAllDays) * day, Daily: time.Duration(r.DailyDays) * day, Deleted: time.Duration(r.DeletedDays) * day}
+	if err := p.Validate(); err != nil {
+		return meta.Policy{}, fmt.Errorf("[retention] in config: %w", err)
+	}
+	return p, nil
 }
 
 // maxReplicas bounds replicas in config.toml.
@@ -57,10 +84,10 @@ func defaultConfigPath() (string, error) {
 // loadConfig reads path. A missing file is a zero Config (local-only) and
 // no error; unknown keys are an error, so a typo does not go unnoticed.
 func loadConfig(path string) (*Config, error) {
-	var c Config
+	c := Config{Retention: defaultRetention()}
 	md, err := toml.DecodeFile(path, &c)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Config{}, nil
+		return &Config{Retention: defaultRetention()}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", path, err)
@@ -74,6 +101,9 @@ func loadConfig(path string) (*Config, error) {
 	}
 	if c.Replicas < 0 || c.Replicas > maxReplicas {
 		return nil, fmt.Errorf("config %s: replicas = %d: want 1 to %d (or leave it out for 2)", path, c.Replicas, maxReplicas)
+	}
+	if _, err := c.Retention.Policy(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
 }

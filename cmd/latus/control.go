@@ -30,33 +30,39 @@ const socketName = "latus.sock"
 
 // statusReport is what /status returns.
 type statusReport struct {
-	PID           int            `json:"pid"`
-	Mountpoint    string         `json:"mountpoint"`
-	StateDir      string         `json:"state_dir"`
-	Device        string         `json:"device"`
-	Files         int            `json:"files"`
-	Dirs          int            `json:"dirs"`
-	Bytes         int64          `json:"bytes"`
-	Versions      int            `json:"versions"`
-	CacheUsed     int64          `json:"cache_used"`
-	CacheCap      int64          `json:"cache_cap"`
-	Chunks        int            `json:"chunks"`
-	LocalOnly     int            `json:"local_only_chunks"`
-	Pinned        int            `json:"pinned_chunks"`
-	XMPP          string         `json:"xmpp,omitempty"`
-	Devices       []deviceReport `json:"devices,omitempty"`
-	StartedAt     time.Time      `json:"started_at"`
-	CommitsServed int64          `json:"commits"`
-	OpenForWrite  int            `json:"open_for_write"`     // pending: staged files not committed yet
-	Jobs          int            `json:"jobs"`               // pending: imports, prefetches, pins running
-	Downloading   int            `json:"downloading"`        // chunk fetches in flight
-	Downloaded    int64          `json:"downloaded"`         // plain bytes fetched since the daemon started
-	FetchFailed   int64          `json:"fetch_failed"`       // fetches no device could satisfy
-	Replicas      int            `json:"replicas"`           // devices that should keep each chunk
-	Unreplicated  int            `json:"unreplicated_files"` // live files fewer devices keep than they should
-	Replicated    int64          `json:"replicated_chunks"`  // chunks another device took over and proved, since start
-	Released      int64          `json:"released_chunks"`    // chunks handed to another device under cache pressure
-	BadProofs     int64          `json:"bad_proofs"`         // keep answers whose proof of possession was wrong
+	PID            int            `json:"pid"`
+	Mountpoint     string         `json:"mountpoint"`
+	StateDir       string         `json:"state_dir"`
+	Device         string         `json:"device"`
+	Files          int            `json:"files"`
+	Dirs           int            `json:"dirs"`
+	Bytes          int64          `json:"bytes"`
+	Versions       int            `json:"versions"`
+	CacheUsed      int64          `json:"cache_used"`
+	CacheCap       int64          `json:"cache_cap"`
+	Chunks         int            `json:"chunks"`
+	LocalOnly      int            `json:"local_only_chunks"`
+	Pinned         int            `json:"pinned_chunks"`
+	XMPP           string         `json:"xmpp,omitempty"`
+	Devices        []deviceReport `json:"devices,omitempty"`
+	StartedAt      time.Time      `json:"started_at"`
+	CommitsServed  int64          `json:"commits"`
+	OpenForWrite   int            `json:"open_for_write"`  // pending: staged files not committed yet
+	Jobs           int            `json:"jobs"`            // pending: imports, prefetches, pins running
+	Downloading    int            `json:"downloading"`     // chunk fetches in flight
+	Downloaded     int64          `json:"downloaded"`      // plain bytes fetched since the daemon started
+	FetchFailed    int64          `json:"fetch_failed"`    // fetches no device could satisfy
+	Retention      string         `json:"retention"`       // the policy, in words
+	PrunedPolicy   int64          `json:"pruned_policy"`   // versions pruned by the retention policy since start
+	PrunedPressure int64          `json:"pruned_pressure"` // versions pruned because the cache was full
+	Collected      int64          `json:"collected"`       // unreferenced chunks collected since start
+	CollectedBytes int64          `json:"collected_bytes"` // their stored bytes
+	LastPrune      time.Time      `json:"last_prune,omitzero"`
+	Replicas       int            `json:"replicas"`           // devices that should keep each chunk
+	Unreplicated   int            `json:"unreplicated_files"` // live files fewer devices keep than they should
+	Replicated     int64          `json:"replicated_chunks"`  // chunks another device took over and proved, since start
+	Released       int64          `json:"released_chunks"`    // chunks handed to another device under cache pressure
+	BadProofs      int64          `json:"bad_proofs"`         // keep answers whose proof of possession was wrong
 }
 
 type deviceReport struct {
@@ -113,6 +119,14 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 			return
 		}
 		writeJSON(w, versionReports([]meta.FileVersion{v})[0])
+	})
+	mux.HandleFunc("POST /prune", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := d.pruner.run(r.URL.Query().Get("dry_run") == "1")
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, rep)
 	})
 	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.fsys.Flush(); err != nil {

@@ -42,6 +42,7 @@ type daemon struct {
 	xmpp       string
 	started    time.Time
 	commits    atomic.Int64
+	pruner     *pruner
 
 	// Work the daemon runs besides FUSE (imports, prefetches, pins): owned
 	// here, cancelled and waited for before the stores close.
@@ -97,18 +98,25 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if capacity == 0 {
 		capacity = defaultCacheSize(stateDir)
 	}
+	policy, err := cfg.Retention.Policy()
+	if err != nil {
+		return nil, err
+	}
+	d.pruner = &pruner{db: d.db, policy: policy, log: log.With("pkg", "retention")}
 	var eng atomic.Pointer[engine.Engine] // the store asks it for room; it needs the store
 	d.store, err = chunks.Open(chunks.Options{
 		Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks"),
-		Relieve: func(need int64) {
+		Mark: markRefs(d.db), Relieve: d.pruner.relieve,
+		HandOff: func(need int64) {
 			if e := eng.Load(); e != nil {
-				e.Relieve(need)
+				e.HandOff(need)
 			}
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
+	d.pruner.store = d.store
 	closers = append(closers, d.store.Close)
 	d.fetcher = chunks.NewFetcher(d.store, chunks.FetcherOptions{
 		Sources: func() []chunks.Source {
@@ -237,6 +245,7 @@ func (d *daemon) status() statusReport {
 	u := d.store.Usage()
 	fst := d.fetcher.Stats()
 	est := d.engine.Stats()
+	cst := d.store.CollectStats()
 	r := statusReport{
 		PID: os.Getpid(), Mountpoint: d.mountpoint, StateDir: d.stateDir, Device: d.id.Device,
 		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
@@ -245,6 +254,11 @@ func (d *daemon) status() statusReport {
 		OpenForWrite: d.fsys.OpenForWrite(), Jobs: int(d.running.Load()),
 		Downloading: fst.InFlight, Downloaded: fst.FetchedBytes, FetchFailed: fst.Failed,
 		Replicas: d.replicas, Replicated: est.Replicated, Released: est.Released, BadProofs: est.BadProofs,
+		PrunedPolicy: d.pruner.byPolicy.Load(), PrunedPressure: d.pruner.byPressure.Load(),
+		Collected: cst.Chunks, CollectedBytes: cst.Bytes, Retention: describePolicy(d.pruner.policy),
+	}
+	if last := d.pruner.last.Load(); last != nil {
+		r.LastPrune = last.At
 	}
 	if n, err := d.engine.Unreplicated(); err == nil {
 		r.Unreplicated = n
@@ -291,6 +305,12 @@ func (d *daemon) metrics() *prometheus.Registry {
 			func() float64 { return float64(d.engine.Stats().Replicated) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_chunks_released_total", Help: "Chunks handed to another device under cache pressure."},
 			func() float64 { return float64(d.engine.Stats().Released) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_pruned_versions_total", Help: "Old versions pruned by the retention policy or under cache pressure.", ConstLabels: prometheus.Labels{"reason": "policy"}},
+			func() float64 { return float64(d.pruner.byPolicy.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_pruned_versions_total", Help: "Old versions pruned by the retention policy or under cache pressure.", ConstLabels: prometheus.Labels{"reason": "pressure"}},
+			func() float64 { return float64(d.pruner.byPressure.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latus_collected_bytes_total", Help: "Stored bytes of unreferenced chunks collected."},
+			func() float64 { return float64(d.store.CollectStats().Bytes) }),
 	)
 	return reg
 }

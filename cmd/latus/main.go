@@ -79,6 +79,7 @@ func newRootCommand() *cobra.Command {
 		newStatusCommand(g),
 		newLogCommand(g),
 		newRestoreCommand(g),
+		newPruneCommand(g),
 		newImportCommand(g),
 		newPrefetchCommand(g),
 		newPinCommand(g),

@@ -12,18 +12,18 @@ import (
 // chunks over before it fails with ENOSPC.
 const relieveTimeout = 20 * time.Second
 
-// Relieve makes room for need stored bytes when the cap is full of chunks
+// HandOff makes room for need stored bytes when the cap is full of chunks
 // this device keeps: the coldest unpinned ones that another online device
 // is known to keep are handed over to it, which makes them evictable
-// copies here. It is chunks.Options.Relieve. Concurrent calls run one
+// copies here. It is chunks.Options.HandOff. Concurrent calls run one
 // after another; each sees the room the previous one made.
-func (e *Engine) Relieve(need int64) {
+func (e *Engine) HandOff(need int64) {
 	net := e.network()
 	if net == nil {
 		return
 	}
-	e.relieve.Lock()
-	defer e.relieve.Unlock()
+	e.handOff.Lock()
+	defer e.handOff.Unlock()
 	online := net.Online()
 	if len(online) == 0 {
 		return
