@@ -201,3 +201,23 @@ func TestFetchPinsAndUnpinsAFolder(t *testing.T) {
 		t.Error("Chunks of a missing path succeeded")
 	}
 }
+
+// A keep_all device keeps every chunk of what it merges, whoever wrote it
+// and whether or not anyone asked it to.
+func TestKeepAllKeepsEverything(t *testing.T) {
+	c := NewTestClusterWith(t, 0, 1, []string{"nas"}, "a", "nas")
+	a := c.Devs["a"]
+	if err := a.Write("f", chunks.RandomBytes(50, 2<<20)); err != nil {
+		t.Fatal(err)
+	}
+	c.Sync("nas", "a")
+	ids := refsOf(t, a, "f")
+	eventually(t, "the NAS keeps every chunk", func() bool {
+		for _, id := range ids {
+			if !slices.Contains(c.Keepers(id), "nas") {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -40,6 +40,12 @@ type TestDevice struct {
 // NewTestCluster starts one device per name, each with a cap of capacity
 // stored bytes (0: none) and replicas, all online.
 func NewTestCluster(t testing.TB, capacity int64, replicas int, names ...string) *TestCluster {
+	return NewTestClusterWith(t, capacity, replicas, nil, names...)
+}
+
+// NewTestClusterWith is NewTestCluster whose devices named in keepAll keep
+// every chunk (Options.KeepAll).
+func NewTestClusterWith(t testing.TB, capacity int64, replicas int, keepAll []string, names ...string) *TestCluster {
 	t.Helper()
 	c := &TestCluster{t: t, up: map[string]bool{}, liar: map[string]bool{}, Devs: map[string]*TestDevice{}}
 	for _, n := range names {
@@ -51,7 +57,7 @@ func NewTestCluster(t testing.TB, capacity int64, replicas int, names ...string)
 		d.Meta = meta.TestDB(t, n)
 		d.Fetcher = chunks.NewFetcher(d.Store, chunks.FetcherOptions{Sources: d.sources, Logger: chunks.TestLogger(t)})
 		t.Cleanup(func() { d.Fetcher.Close() })
-		e, err := New(Options{Store: d.Store, Fetcher: d.Fetcher, Meta: d.Meta, Replicas: replicas, Logger: chunks.TestLogger(t), RetryEvery: 50 * time.Millisecond})
+		e, err := New(Options{Store: d.Store, Fetcher: d.Fetcher, Meta: d.Meta, Replicas: replicas, KeepAll: slices.Contains(keepAll, n), Logger: chunks.TestLogger(t), RetryEvery: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,6 +126,15 @@ func (d *TestDevice) Write(path string, data []byte) error {
 	}
 	d.Engine.Committed(vs)
 	return nil
+}
+
+// Sync merges from's index into to, as a pull does, and tells to's engine.
+func (c *TestCluster) Sync(to, from string) {
+	c.t.Helper()
+	dt, df := c.Devs[to], c.Devs[from]
+	for _, res := range meta.TestSync(c.t, dt.Meta, df.Meta, 0) {
+		dt.Engine.Merged(res)
+	}
 }
 
 // Keepers returns the online and offline devices whose stores keep id.
