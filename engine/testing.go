@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,18 +160,8 @@ func (d *TestDevice) sources() []chunks.Source {
 			out = append(out, storeSource{o})
 		}
 	}
-	slices.SortFunc(out, func(a, b chunks.Source) int { return compare(a.Name(), b.Name()) })
+	slices.SortFunc(out, func(a, b chunks.Source) int { return strings.Compare(a.Name(), b.Name()) })
 	return out
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 type storeSource struct{ d *TestDevice }
