@@ -3,6 +3,7 @@ package fusefs
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/internal/fsx"
 )
 
@@ -36,7 +38,10 @@ func TestFSX(t *testing.T) {
 // the file, and a page fault on a mapping served by the faulting process
 // deadlocks it (the Go runtime cannot stop a thread waiting in a fault for
 // the garbage collector, and the FUSE server cannot run until it does).
-// The child asks for a remount with a line on stdout and waits for "ok".
+// The child asks for a remount with a line on stdout and waits for "ok";
+// after each close it reports the content's size and hash, and this side
+// checks the store holds exactly that version: committed when close(2)
+// returned, not at the kernel's later release.
 func runFSX(t *testing.T, seed uint64, ops int) {
 	state, mnt := t.TempDir(), t.TempDir()
 	m := MountState(t, state, mnt)
@@ -66,8 +71,12 @@ func runFSX(t *testing.T, seed uint64, ops int) {
 			m.Unmount()
 			m = MountState(t, state, mnt)
 			io.WriteString(in, "ok\n")
+		case strings.HasPrefix(line, "closed "):
+			io.WriteString(in, checkCommitted(m, line)+"\n")
 		case strings.HasPrefix(line, "stats "):
 			json.Unmarshal([]byte(strings.TrimPrefix(line, "stats ")), &st)
+		default:
+			stderr.WriteString(line + "\n") // the child test's own output
 		}
 	}
 	err = cmd.Wait()
@@ -82,6 +91,22 @@ func runFSX(t *testing.T, seed uint64, ops int) {
 	}
 }
 
+// checkCommitted answers a child's "closed SIZE HASH": "ok" when the
+// store's current version of the file has that content.
+func checkCommitted(m *Mounted, line string) string {
+	var size int64
+	var hash string
+	fmt.Sscanf(line, "closed %d %s", &size, &hash)
+	v, err := m.Meta.Lookup(fsx.Name)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	if v.Size != size || v.Hash.String() != hash {
+		return fmt.Sprintf("error: the store holds %d bytes (hash %s) after close, want %d (hash %s)", v.Size, v.Hash, size, hash)
+	}
+	return "ok"
+}
+
 // TestFSXChild is the exerciser's side of TestFSX; it runs only when
 // TestFSX starts it.
 func TestFSXChild(t *testing.T) {
@@ -94,6 +119,19 @@ func TestFSXChild(t *testing.T) {
 	ok := bufio.NewScanner(os.Stdin)
 	st, err := fsx.Run(fsx.Options{
 		Dir: dir, Seed: seed, Ops: ops,
+		Closed: func(content []byte, onlyTrunc bool) error {
+			if onlyTrunc {
+				return nil // committed at release, not at close: see stagedFile.needsCommitAtClose
+			}
+			fmt.Printf("closed %d %s\n", len(content), chunks.Sum(content))
+			if !ok.Scan() {
+				return fmt.Errorf("no answer to closed: %v", ok.Err())
+			}
+			if ok.Text() != "ok" {
+				return errors.New(ok.Text())
+			}
+			return nil
+		},
 		Remount: func() error {
 			fmt.Println("remount")
 			if !ok.Scan() {

@@ -33,6 +33,7 @@ type stagedFile struct {
 	truncOnly    bool             // the only change since the last commit is an open with O_TRUNC
 	opens        int              // handles (and path truncates) using this staging file
 	unlinked     bool             // the path was deleted or replaced: never commit
+	closed       bool             // released: committed or kept (rescue.go)
 }
 
 func (st *stagedFile) size() (int64, error) {
@@ -235,7 +236,7 @@ func (f *FS) commitStaged(st *stagedFile) error {
 }
 
 func (f *FS) commitStagedLocked(st *stagedFile) error {
-	if !st.dirty || st.unlinked {
+	if !st.dirty || st.unlinked || st.closed {
 		return nil
 	}
 	p := st.ino.Path(st.ino.Root())
@@ -301,6 +302,7 @@ func (f *FS) unstage(st *stagedFile) error {
 		}
 	}
 	st.f.Close()
+	st.closed = true
 	return err
 }
 

@@ -35,8 +35,10 @@ type Options struct {
 	// reopen; 0 = 20.
 	CloseEvery int
 	// Closed, if set, is called after each close with the content the
-	// file has then (a second device checks it sees it).
-	Closed func(content []byte) error
+	// file has then (the store or a second device checks it holds it).
+	// onlyTrunc says the only change since the previous close was the
+	// open's O_TRUNC, which Latus commits at release rather than at close.
+	Closed func(content []byte, onlyTrunc bool) error
 	// Remount, if set, is called every RemountEvery operations with the
 	// file closed; the run then reopens and checks the whole content.
 	Remount      func() error
@@ -64,8 +66,15 @@ type run struct {
 	f     *os.File
 	srcF  *os.File
 	log   []string // the last operations, for the failure report
-	op    int
-	stats Stats
+	// onlyTrunc: since the previous close the content changed only by
+	// the open's O_TRUNC.
+	onlyTrunc bool
+	// noWrites: this open of the file changes it only by ftruncate and
+	// fallocate (one in four opens), what a filesystem that commits at
+	// close only what was written gets wrong.
+	noWrites bool
+	op       int
+	stats    Stats
 }
 
 // Run exercises Options.Dir/Name and returns what it did, or an error
@@ -172,6 +181,9 @@ func (r *run) size() int64 { return int64(len(r.model)) }
 
 // resize changes the model's size, zero-filling growth.
 func (r *run) resize(n int64) {
+	if n != r.size() {
+		r.onlyTrunc = false
+	}
 	if n <= r.size() {
 		r.model = r.model[:n]
 		return
@@ -185,6 +197,19 @@ func (r *run) step() error {
 			return r.remount()
 		}
 		return r.reopen(r.rng.IntN(10) == 0)
+	}
+	if r.noWrites {
+		switch r.rng.IntN(5) {
+		case 0:
+			return r.truncate()
+		case 1:
+			return r.fallocate()
+		case 2:
+			return r.mmapRead()
+		case 3:
+			return r.seqRead()
+		}
+		return r.pread()
 	}
 	switch k := r.rng.IntN(100); {
 	case k < 20:
@@ -292,6 +317,7 @@ func (r *run) seqWrite() error {
 }
 
 func (r *run) apply(off int64, data []byte) {
+	r.onlyTrunc = false
 	if end := off + int64(len(data)); end > r.size() {
 		r.resize(end)
 	}
@@ -435,6 +461,7 @@ func (r *run) fallocate() error {
 	keep := m.mode&unix.FALLOC_FL_KEEP_SIZE != 0
 	if m.mode&(unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_ZERO_RANGE) != 0 && off < r.size() {
 		clear(r.model[off:min(end, r.size())])
+		r.onlyTrunc = false
 	}
 	if !keep && end > r.size() {
 		r.resize(end)
@@ -461,8 +488,10 @@ func (r *run) close() error {
 		return fmt.Errorf("close: %w", err)
 	}
 	r.stats.Closes++
+	onlyTrunc := r.onlyTrunc
+	r.onlyTrunc = false
 	if r.o.Closed != nil {
-		if err := r.o.Closed(bytes.Clone(r.model)); err != nil {
+		if err := r.o.Closed(bytes.Clone(r.model), onlyTrunc); err != nil {
 			return fmt.Errorf("after close: %w", err)
 		}
 	}
@@ -490,8 +519,10 @@ func (r *run) reopen(trunc bool) error {
 		return fmt.Errorf("open: %w", err)
 	}
 	r.f = f
+	r.noWrites = r.rng.IntN(4) == 0
 	if trunc {
 		r.resize(0)
+		r.onlyTrunc = true
 	}
 	if r.srcF == nil {
 		if r.srcF, err = os.Open(filepath.Join(r.o.Dir, SrcName)); err != nil {
