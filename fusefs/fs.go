@@ -187,11 +187,13 @@ func (f *FS) Flush() error {
 			errs = append(errs, err)
 		}
 	}
-	vs, err := f.retryRescued()
+	// Kept content that still fails stays kept and logged: it must not
+	// stop an unmount.
+	vs, _ := f.retryRescued()
 	if f.mounted.Load() {
 		f.Invalidate(vs) // not a FUSE handler: safe to notify
 	}
-	return errors.Join(append(errs, err)...)
+	return errors.Join(errs...)
 }
 
 // Invalidate drops the kernel's cached entries and pages of the paths a
