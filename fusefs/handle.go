@@ -9,6 +9,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
 )
 
 // handle is an open file: either a staged file (open for writing, or
@@ -18,8 +19,20 @@ type handle struct {
 	ino   *fs.Inode
 	st    *stagedFile // nil for a read-only snapshot
 	write bool        // opened for writing (or with O_TRUNC): its closes commit
+	v     meta.FileVersion // the version a snapshot opened
 	refs  []chunks.Ref
 	size  int64
+}
+
+// version is the content the handle opened: a snapshot's version, or the
+// version a staged file started from.
+func (h *handle) version() meta.FileVersion {
+	if h.st == nil {
+		return h.v
+	}
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	return h.st.base
 }
 
 func (h *handle) path() string { return h.ino.Path(h.ino.Root()) }
