@@ -67,6 +67,7 @@ func TestCloseCommitsEveryChange(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer srcF.Close()
+			before, _ := m.Meta.History("f")
 			f, err := os.OpenFile(p, os.O_RDWR, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -85,6 +86,9 @@ func TestCloseCommitsEveryChange(t *testing.T) {
 			}
 			if got := mustRead(t, p); !bytes.Equal(got, want) {
 				t.Fatalf("reopened: %d bytes, want %d", len(got), len(want))
+			}
+			if after, _ := m.Meta.History("f"); len(after) != len(before)+1 {
+				t.Fatalf("%d versions recorded for one change and close, want 1", len(after)-len(before))
 			}
 		})
 	}
