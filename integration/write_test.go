@@ -66,6 +66,12 @@ func TestFailedCommitContentSurvives(t *testing.T) {
 	if log := readFile(t, filepath.Join(d.state, "latus.log")); !strings.Contains(log, "content kept") || !strings.Contains(log, strings.TrimSuffix(kept[0], ".json")) {
 		t.Fatalf("the daemon log does not name the kept content %s:\n%s", kept[0], log)
 	}
+	// Still no room: kept, shown by status, and unmount is not blocked.
+	d.mount("--cache-size", "16MiB")
+	if st := d.mustLatus("status"); !strings.Contains(st, "kept:         big.bin") {
+		t.Fatalf("status does not show the kept content:\n%s", st)
+	}
+	d.unmount()
 	d.mount("--cache-size", "256MiB")
 	got, err := os.ReadFile(d.path("big.bin"))
 	if err != nil || !bytes.Equal(got, data) {
