@@ -17,8 +17,8 @@ import (
 type handle struct {
 	fsys  *FS
 	ino   *fs.Inode
-	st    *stagedFile // nil for a read-only snapshot
-	write bool        // opened for writing (or with O_TRUNC): its closes commit
+	st    *stagedFile      // nil for a read-only snapshot
+	write bool             // opened for writing (or with O_TRUNC): its closes commit
 	v     meta.FileVersion // the version a snapshot opened
 	refs  []chunks.Ref
 	size  int64
