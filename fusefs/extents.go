@@ -130,7 +130,7 @@ func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn 
 // holes: data everywhere before the end, the one hole at the end, ENXIO at
 // or past it.
 func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
-	size := uint64(h.size)
+	size := uint64(h.v.Size)
 	st := h.st
 	if st == nil {
 		st = h.fsys.stagedOf(h.ino)

@@ -54,7 +54,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	}
 	n.cached = v.Hash
 	n.fsys.mu.Unlock()
-	return &handle{fsys: n.fsys, ino: ino, v: v, refs: v.Chunks, size: v.Size}, fl, 0
+	return &handle{fsys: n.fsys, ino: ino, v: v}, fl, 0
 }
 
 // Setattr adds truncate to chmod and utimens.

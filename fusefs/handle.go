@@ -20,8 +20,6 @@ type handle struct {
 	st    *stagedFile      // nil for a read-only snapshot
 	write bool             // opened for writing (or with O_TRUNC): its closes commit
 	v     meta.FileVersion // the version a snapshot opened
-	refs  []chunks.Ref
-	size  int64
 }
 
 // version is the content the handle opened: a snapshot's version, or the
@@ -51,7 +49,7 @@ func (h *handle) readAt(ctx context.Context, dest []byte, off int64) (int, error
 	if h.st != nil {
 		return h.st.readAt(ctx, dest, off)
 	}
-	return h.fsys.readChunks(ctx, h.refs, dest, off)
+	return h.fsys.readChunks(ctx, h.v.Chunks, dest, off)
 }
 
 // readChunks copies [off, off+len(dest)) of the content refs from the
