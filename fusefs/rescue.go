@@ -15,10 +15,11 @@ import (
 
 // Content whose last commit failed (the chunk store full, a meta error) is
 // kept in <staging>/failed as two files: <id>, the bytes, and <id>.json,
-// where they belong. They are committed again at the next start, at
-// FS.Flush and after the next successful release, and removed only once
-// committed: a write that close(2) or release could not store is never
-// dropped.
+// where they belong. While the file is open, its staging file stays dirty
+// and every flush, fsync and release retries; once the last release has
+// failed too, the kept copy is committed again at the next start and at
+// FS.Flush (unmount, signal), and removed only once committed: a write
+// that close(2) or release could not store is never dropped.
 const failedDir = "failed"
 
 // rescueInfo is the .json beside kept content.
