@@ -97,7 +97,7 @@ func New(opts Options) (*FS, error) {
 }
 
 // cleanStaging empties dir of staging files a crash left, keeping the
-// failed directory.
+// content in the failed directory.
 func cleanStaging(dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, failedDir), 0o700); err != nil {
 		return err
@@ -111,6 +111,13 @@ func cleanStaging(dir string) error {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	// A copy a crash interrupted before it was renamed into place.
+	partial, _ := filepath.Glob(filepath.Join(dir, failedDir, ".tmp-*"))
+	for _, p := range partial {
+		if err := os.Remove(p); err != nil {
 			return err
 		}
 	}
