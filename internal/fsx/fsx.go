@@ -6,8 +6,10 @@
 // ftruncate up and down, an mmap read, an mmap write flushed with msync,
 // copy_file_range from a second file or from the file itself, fallocate
 // (extend, punch a hole, zero a range), and close and reopen (sometimes
-// with O_TRUNC). After every operation the size is checked with fstat;
-// reads check what they read; every reopen checks the whole content. A run
+// with O_TRUNC, sometimes with a second descriptor, its own handle, that
+// operations use at random). After every operation the size is checked
+// with fstat; reads check what they read; every reopen checks the whole
+// content. A run
 // is a pure function of its seed: a failure names the seed and the last
 // operations, and running the same seed again repeats it.
 package fsx
@@ -64,6 +66,7 @@ type run struct {
 	model []byte
 	src   []byte
 	f     *os.File
+	other *os.File // sometimes a second descriptor (its own handle) of the file
 	srcF  *os.File
 	log   []string // the last operations, for the failure report
 	// onlyTrunc: since the previous close the content changed only by
@@ -88,6 +91,9 @@ func Run(o Options) (Stats, error) {
 	}
 	r := &run{o: o, rng: rand.New(rand.NewPCG(o.Seed, 0x6673780a)), stats: Stats{ByKind: map[string]int{}, Unsupported: map[string]int{}}}
 	err := r.run()
+	if r.other != nil {
+		r.other.Close()
+	}
 	if r.f != nil {
 		r.f.Close()
 	}
@@ -179,6 +185,14 @@ func (r *run) span(limit int64) (off, n int64) {
 
 func (r *run) size() int64 { return int64(len(r.model)) }
 
+// fd picks the descriptor an operation goes through.
+func (r *run) fd() int {
+	if r.other != nil && r.rng.IntN(2) == 0 {
+		return int(r.other.Fd())
+	}
+	return int(r.f.Fd())
+}
+
 // resize changes the model's size, zero-filling growth.
 func (r *run) resize(n int64) {
 	if n != r.size() {
@@ -240,7 +254,7 @@ func (r *run) pread() error {
 	off, n := r.span(r.size() + 4096)
 	r.record("pread  off %d len %d (size %d)", off, n, r.size())
 	buf := make([]byte, n)
-	got, err := unix.Pread(int(r.f.Fd()), buf, off)
+	got, err := unix.Pread(r.fd(), buf, off)
 	if err != nil {
 		return fmt.Errorf("pread: %w", err)
 	}
@@ -251,11 +265,12 @@ func (r *run) seqRead() error {
 	r.count("read")
 	off, n := r.span(r.size() + 4096)
 	r.record("read   off %d len %d (lseek, read)", off, n)
-	if _, err := r.f.Seek(off, 0); err != nil {
+	fd := r.fd()
+	if _, err := unix.Seek(fd, off, 0); err != nil {
 		return fmt.Errorf("lseek: %w", err)
 	}
 	buf := make([]byte, n)
-	got, err := unix.Read(int(r.f.Fd()), buf)
+	got, err := unix.Read(fd, buf)
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
@@ -294,7 +309,7 @@ func (r *run) pwrite() error {
 	off, n := r.span(r.o.MaxSize)
 	r.record("pwrite off %d len %d (size %d)", off, n, r.size())
 	data := r.bytes(int(n))
-	if _, err := unix.Pwrite(int(r.f.Fd()), data, off); err != nil {
+	if _, err := unix.Pwrite(r.fd(), data, off); err != nil {
 		return fmt.Errorf("pwrite: %w", err)
 	}
 	r.apply(off, data)
@@ -306,10 +321,11 @@ func (r *run) seqWrite() error {
 	off, n := r.span(r.o.MaxSize)
 	r.record("write  off %d len %d (lseek, write)", off, n)
 	data := r.bytes(int(n))
-	if _, err := r.f.Seek(off, 0); err != nil {
+	fd := r.fd()
+	if _, err := unix.Seek(fd, off, 0); err != nil {
 		return fmt.Errorf("lseek: %w", err)
 	}
-	if _, err := r.f.Write(data); err != nil {
+	if _, err := unix.Write(fd, data); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	r.apply(off, data)
@@ -339,7 +355,7 @@ func (r *run) truncate() error {
 		n = r.rng.Int64N(min(r.o.MaxSize, 3<<20) + 1)
 	}
 	r.record("ftruncate %d (size %d)", n, r.size())
-	if err := unix.Ftruncate(int(r.f.Fd()), n); err != nil {
+	if err := unix.Ftruncate(r.fd(), n); err != nil {
 		return fmt.Errorf("ftruncate: %w", err)
 	}
 	r.resize(n)
@@ -366,7 +382,7 @@ func (r *run) mmapRead() error {
 		return nil
 	}
 	r.record("mmap read off %d len %d", off, n)
-	m, err := unix.Mmap(int(r.f.Fd()), mapOff, int(mapLen), unix.PROT_READ, unix.MAP_SHARED)
+	m, err := unix.Mmap(r.fd(), mapOff, int(mapLen), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap: %w", err)
 	}
@@ -385,7 +401,7 @@ func (r *run) mmapWrite() error {
 	}
 	msync := r.rng.IntN(4) == 0 // else the close's flush writes the pages back
 	r.record("mmap write off %d len %d, msync %v", off, n, msync)
-	m, err := unix.Mmap(int(r.f.Fd()), mapOff, int(mapLen), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	m, err := unix.Mmap(r.fd(), mapOff, int(mapLen), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap: %w", err)
 	}
@@ -420,10 +436,11 @@ func (r *run) copyRange() error {
 	}
 	r.record("copy_file_range %s off %d len %d -> off %d", name, offIn, n, offOut)
 	data := bytes.Clone(src[offIn : offIn+n])
+	dst := r.fd()
 	done := int64(0)
 	for done < n {
 		in, out := offIn+done, offOut+done
-		k, err := unix.CopyFileRange(int(from.Fd()), &in, int(r.f.Fd()), &out, int(n-done), 0)
+		k, err := unix.CopyFileRange(int(from.Fd()), &in, dst, &out, int(n-done), 0)
 		if err != nil {
 			return fmt.Errorf("copy_file_range after %d bytes: %w", done, err)
 		}
@@ -450,7 +467,7 @@ func (r *run) fallocate() error {
 	r.count("fallocate " + m.name)
 	off, n := r.span(r.o.MaxSize)
 	r.record("fallocate %s off %d len %d (size %d)", m.name, off, n, r.size())
-	if err := unix.Fallocate(int(r.f.Fd()), m.mode, off, n); err != nil {
+	if err := unix.Fallocate(r.fd(), m.mode, off, n); err != nil {
 		if errors.Is(err, syscall.EOPNOTSUPP) {
 			r.stats.Unsupported["fallocate "+m.name]++
 			return nil
@@ -471,7 +488,7 @@ func (r *run) fallocate() error {
 
 func (r *run) checkSize() error {
 	var st unix.Stat_t
-	if err := unix.Fstat(int(r.f.Fd()), &st); err != nil {
+	if err := unix.Fstat(r.fd(), &st); err != nil {
 		return fmt.Errorf("fstat: %w", err)
 	}
 	if st.Size != r.size() {
@@ -481,6 +498,14 @@ func (r *run) checkSize() error {
 }
 
 func (r *run) close() error {
+	if r.other != nil {
+		r.record("close the second descriptor")
+		err := r.other.Close()
+		r.other = nil
+		if err != nil {
+			return fmt.Errorf("close the second descriptor: %w", err)
+		}
+	}
 	r.record("close")
 	err := r.f.Close()
 	r.f = nil
@@ -519,6 +544,12 @@ func (r *run) reopen(trunc bool) error {
 		return fmt.Errorf("open: %w", err)
 	}
 	r.f = f
+	if r.rng.IntN(3) == 0 {
+		r.record("open a second descriptor")
+		if r.other, err = os.OpenFile(r.path(), os.O_RDWR, 0); err != nil {
+			return fmt.Errorf("open a second descriptor: %w", err)
+		}
+	}
 	r.noWrites = r.rng.IntN(4) == 0
 	if trunc {
 		r.resize(0)
