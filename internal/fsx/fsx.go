@@ -9,9 +9,8 @@
 // with O_TRUNC, sometimes with a second descriptor, its own handle, that
 // operations use at random). After every operation the size is checked
 // with fstat; reads check what they read; every reopen checks the whole
-// content. A run
-// is a pure function of its seed: a failure names the seed and the last
-// operations, and running the same seed again repeats it.
+// content. A run is a pure function of its seed: a failure names the seed
+// and the last operations, and running the same seed again repeats it.
 package fsx
 
 import (
