@@ -298,6 +298,7 @@ func (f *FS) unstage(st *stagedFile) error {
 	f.mu.Unlock()
 	if err != nil && st.dirty && !st.unlinked {
 		if rerr := f.rescue(st, err); rerr != nil {
+			f.log.Error("commit failed and the content could not be kept: it is lost", "path", st.ino.Path(st.ino.Root()), "err", err, "keep", rerr)
 			err = errors.Join(err, rerr)
 		}
 	}
