@@ -5,8 +5,8 @@ import "github.com/hanwen/go-fuse/v2/fs"
 // The go-fuse interfaces each node type implements. Left out on purpose:
 // NodeLinker (hard links would make one content reachable by two paths,
 // which history cannot express: the kernel gets ENOTSUP), NodeMknoder
-// (device files and FIFOs do not sync), NodeCopyFileRanger and
-// NodeLseeker (the kernel's defaults are right for staged files).
+// (device files, FIFOs and sockets do not sync: the kernel gets
+// EOPNOTSUPP), NodeGetlker and friends (no locks across the daemon).
 var (
 	_ = (fs.NodeGetattrer)((*node)(nil))
 	_ = (fs.NodeSetattrer)((*node)(nil))
@@ -28,6 +28,7 @@ var (
 
 	_ = (fs.NodeOpener)((*fileNode)(nil))
 	_ = (fs.NodeSetattrer)((*fileNode)(nil))
+	_ = (fs.NodeCopyFileRanger)((*fileNode)(nil))
 
 	_ = (fs.NodeReadlinker)((*symlinkNode)(nil))
 
@@ -36,4 +37,6 @@ var (
 	_ = (fs.FileFlusher)((*handle)(nil))
 	_ = (fs.FileFsyncer)((*handle)(nil))
 	_ = (fs.FileReleaser)((*handle)(nil))
+	_ = (fs.FileAllocater)((*handle)(nil))
+	_ = (fs.FileLseeker)((*handle)(nil))
 )

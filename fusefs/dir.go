@@ -15,6 +15,9 @@ type dirNode struct{ node }
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	p := n.child(name)
+	if errno := nameErrno(p, name); errno != 0 {
+		return nil, errno
+	}
 	v, err := n.fsys.meta.Lookup(p)
 	if err != nil {
 		return nil, n.errno(p, err)
@@ -61,6 +64,9 @@ func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 
 func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	p := n.child(name)
+	if errno := nameErrno(p, name); errno != 0 {
+		return nil, errno
+	}
 	v := meta.FileVersion{Kind: meta.KindDir, Mode: mode & 0o7777, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
 	if err != nil {
@@ -105,6 +111,9 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	from := n.child(name)
 	to := newParent.EmbeddedInode().Path(n.Root())
 	to = joinPath(to, newName)
+	if errno := nameErrno(to, newName); errno != 0 {
+		return errno
+	}
 	if flags&fs.RENAME_EXCHANGE != 0 {
 		return syscall.ENOTSUP
 	}
@@ -130,6 +139,9 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 
 func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	p := n.child(name)
+	if errno := nameErrno(p, name); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	v := meta.FileVersion{Kind: meta.KindFile, Mode: mode & 0o7777, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
 	if err != nil {
@@ -148,6 +160,12 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	p := n.child(name)
+	if errno := nameErrno(p, name); errno != 0 {
+		return nil, errno
+	}
+	if len(target) > meta.MaxPath {
+		return nil, syscall.ENAMETOOLONG
+	}
 	v := meta.FileVersion{Kind: meta.KindSymlink, Mode: 0o777, Size: int64(len(target)), Target: target, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
 	if err != nil {
@@ -175,7 +193,17 @@ func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 		out.Bfree = uint64(free) / bs
 		out.Bavail = out.Bfree
 	}
-	out.NameLen = 255
+	out.NameLen = meta.MaxName
+	return 0
+}
+
+// nameErrno refuses a name longer than NAME_MAX (255 bytes) or a path
+// longer than meta.MaxPath with ENAMETOOLONG, as POSIX says, before meta
+// would call it an invalid path (EINVAL).
+func nameErrno(p, name string) syscall.Errno {
+	if len(name) > meta.MaxName || len(p) > meta.MaxPath {
+		return syscall.ENAMETOOLONG
+	}
 	return 0
 }
 

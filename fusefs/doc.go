@@ -12,10 +12,13 @@
 //
 // Reads map (offset, length) to the chunk refs they touch (offsets.go) and
 // read only those, through chunks.Fetcher, which fetches a missing chunk on
-// first access. Opening for write materializes the file into a staging file
-// (nothing is read with O_TRUNC); flush, fsync and the last release chunk it
-// with FastCDC, store the chunks and commit a new version, so every close
-// that changed something is one history entry.
+// first access. Opening for write stages the file (staging.go): a local
+// file filled only when a change needs the old bytes, so O_TRUNC and a
+// truncate to 0 fetch nothing. Every close(2) after a change (write,
+// truncate, fallocate, copy_file_range, mmap pages the kernel writes back
+// before FLUSH) chunks it with FastCDC, stores the chunks and commits a new
+// version: close-to-open. Content whose last commit fails is kept in the
+// staging directory's failed/ and committed again later (rescue.go).
 //
 // # Kernel caching and invalidation
 //

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"syscall"
 
-	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/meta"
 )
@@ -39,12 +39,23 @@ func toErrno(log *slog.Logger, path string, err error) syscall.Errno {
 	case errors.Is(err, meta.ErrClosed), errors.Is(err, chunks.ErrClosed):
 		return syscall.ESHUTDOWN
 	}
-	if errno := fs.ToErrno(err); errno != syscall.ENOSYS {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
 		if errno == syscall.EIO {
 			log.Error("I/O error", "path", path, "err", err)
 		}
 		return errno
 	}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return syscall.ENOENT
+	case errors.Is(err, os.ErrExist):
+		return syscall.EEXIST
+	case errors.Is(err, os.ErrPermission):
+		return syscall.EPERM
+	}
+	// Anything else (a closed staging file, say) is an I/O error, never
+	// go-fuse's guess.
 	log.Error("unexpected error", "path", path, "err", err)
 	return syscall.EIO
 }

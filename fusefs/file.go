@@ -18,11 +18,15 @@ type fileNode struct {
 	cached chunks.ID
 }
 
+// Open stages the file when it is opened for writing or with O_TRUNC (the
+// mount asks for ATOMIC_O_TRUNC, so O_TRUNC arrives here rather than as a
+// separate truncate).
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	ino := n.EmbeddedInode()
 	p := n.path()
-	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
-		st, err := n.fsys.stage(ino, p, flags&syscall.O_TRUNC != 0)
+	trunc := flags&syscall.O_TRUNC != 0
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || trunc {
+		st, err := n.fsys.stage(ino, p, trunc)
 		if err != nil {
 			return nil, 0, n.errno(p, err)
 		}
@@ -50,7 +54,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	}
 	n.cached = v.Hash
 	n.fsys.mu.Unlock()
-	return &handle{fsys: n.fsys, ino: ino, refs: v.Chunks, size: v.Size}, fl, 0
+	return &handle{fsys: n.fsys, ino: ino, v: v}, fl, 0
 }
 
 // Setattr adds truncate to chmod and utimens.
@@ -67,39 +71,23 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 	return n.Getattr(ctx, fh, out)
 }
 
-// truncate resizes the staged content; a file not open for writing is
-// staged for the call and committed at once.
+// truncate resizes the staged content. Through a handle (ftruncate) the
+// handle's close commits; by path (truncate(2)) there is no close, so it
+// commits at once, sharing the staging file of handles open meanwhile.
 func (n *fileNode) truncate(fh fs.FileHandle, size int64) error {
-	ino := n.EmbeddedInode()
 	if h, ok := fh.(*handle); ok && h.st != nil {
 		return h.st.truncate(size)
 	}
-	// open(O_TRUNC) arrives as a truncate without a handle right after the
-	// open: the open handle's close commits, so do not commit twice.
-	if st := n.fsys.stagedOf(ino); st != nil {
-		return st.truncate(size)
-	}
-	st, err := n.fsys.stage(ino, n.path(), size == 0)
+	st, err := n.fsys.stage(n.EmbeddedInode(), n.path(), false)
 	if err != nil {
 		return err
 	}
-	if err := st.truncate(size); err != nil {
-		n.fsys.unstage(st)
-		return err
+	err = st.truncate(size)
+	if err == nil {
+		err = n.fsys.commitStaged(st)
 	}
-	if err := n.fsys.commitStaged(st); err != nil {
-		n.fsys.unstage(st)
-		return err
+	if uerr := n.fsys.unstage(st); err == nil {
+		err = uerr
 	}
-	return n.fsys.unstage(st)
-}
-
-func (st *stagedFile) truncate(size int64) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if err := st.f.Truncate(size); err != nil {
-		return err
-	}
-	st.dirty = true
-	return nil
+	return err
 }

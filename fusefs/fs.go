@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,11 +60,14 @@ type FS struct {
 
 	mu     sync.Mutex                // guards staged
 	staged map[*fs.Inode]*stagedFile // files open for writing, by inode
+
+	mounted atomic.Bool  // Mount succeeded: the kernel can be notified
+	rescued atomic.Int64 // kept content waiting in <staging>/failed (rescue.go)
 }
 
-// New checks opts and prepares the staging directory. Staging files left
-// by a crash are removed: their content was never committed, and a file
-// whose close returned is already in the stores.
+// New checks opts, prepares the staging directory and commits content
+// kept from failed commits (rescue.go). Staging files left by a crash are
+// removed: a close that returned has committed what it changed.
 func New(opts Options) (*FS, error) {
 	if opts.Meta == nil || opts.Store == nil || opts.Fetcher == nil {
 		return nil, errors.New("fusefs: Meta, Store and Fetcher are required")
@@ -73,11 +78,8 @@ func New(opts Options) (*FS, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.RemoveAll(opts.StagingDir); err != nil {
+	if err := cleanStaging(opts.StagingDir); err != nil {
 		return nil, fmt.Errorf("fusefs: clean staging dir: %w", err)
-	}
-	if err := os.MkdirAll(opts.StagingDir, 0o700); err != nil {
-		return nil, fmt.Errorf("fusefs: staging dir: %w", err)
 	}
 	f := &FS{
 		meta:     opts.Meta,
@@ -93,7 +95,39 @@ func New(opts Options) (*FS, error) {
 		staged:   make(map[*fs.Inode]*stagedFile),
 	}
 	f.root = &dirNode{node{fsys: f}}
+	f.rescued.Store(int64(len(f.listRescued())))
+	if _, err := f.retryRescued(); err != nil {
+		f.log.Error("content kept from failed commits is still not committed; it stays in "+filepath.Join(opts.StagingDir, failedDir), "err", err)
+	}
 	return f, nil
+}
+
+// cleanStaging empties dir of staging files a crash left, keeping the
+// content in the failed directory.
+func cleanStaging(dir string) error {
+	if err := os.MkdirAll(filepath.Join(dir, failedDir), 0o700); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == failedDir {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	// A copy a crash interrupted before it was renamed into place.
+	partial, _ := filepath.Glob(filepath.Join(dir, failedDir, ".tmp-*"))
+	for _, p := range partial {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Mount mounts the filesystem on dir and returns once it is live.
@@ -115,6 +149,9 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 			// go-fuse's own messages (e.g. a splice falling back to a
 			// copy) are debug detail for us.
 			Logger: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
+			// O_TRUNC comes with the open instead of as a truncate after
+			// it, so the open knows the old content is not needed.
+			ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
 		},
 	}
 	if opts.FsName == "" {
@@ -127,6 +164,7 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
+	f.mounted.Store(true)
 	raiseReadAhead(dir, f.log)
 	return srv, nil
 }
@@ -147,7 +185,8 @@ func raiseReadAhead(dir string, log *slog.Logger) {
 func unixMajor(dev uint64) uint64 { return (dev >> 8) & 0xfff }
 func unixMinor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
 
-// Flush commits every file open for writing (before unmount or exit).
+// Flush commits every file open for writing (before unmount or exit) and
+// content kept from failed commits.
 func (f *FS) Flush() error {
 	f.mu.Lock()
 	var all []*stagedFile
@@ -160,6 +199,12 @@ func (f *FS) Flush() error {
 		if err := f.commitStaged(st); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// Kept content that still fails stays kept and logged: it must not
+	// stop an unmount.
+	vs, _ := f.retryRescued()
+	if f.mounted.Load() {
+		f.Invalidate(vs) // not a FUSE handler: safe to notify
 	}
 	return errors.Join(errs...)
 }

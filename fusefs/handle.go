@@ -2,11 +2,14 @@ package fusefs
 
 import (
 	"context"
+	"errors"
+	"io"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
 )
 
 // handle is an open file: either a staged file (open for writing, or
@@ -14,38 +17,47 @@ import (
 type handle struct {
 	fsys  *FS
 	ino   *fs.Inode
-	st    *stagedFile // nil for a read-only snapshot
-	write bool
-	wrote bool // this handle wrote since it was opened or last flushed
-	refs  []chunks.Ref
-	size  int64
+	st    *stagedFile      // nil for a read-only snapshot
+	write bool             // opened for writing (or with O_TRUNC): its closes commit
+	v     meta.FileVersion // the version a snapshot opened
+}
+
+// version is the content the handle opened: a snapshot's version, or the
+// version a staged file started from.
+func (h *handle) version() meta.FileVersion {
+	if h.st == nil {
+		return h.v
+	}
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	return h.st.base
 }
 
 func (h *handle) path() string { return h.ino.Path(h.ino.Root()) }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if h.st != nil {
-		h.st.mu.Lock()
-		defer h.st.mu.Unlock()
-		n, err := h.st.f.ReadAt(dest, off)
-		if n > 0 || err == nil {
-			return fuse.ReadResultData(dest[:n]), 0
-		}
-		return fuse.ReadResultData(nil), 0 // EOF
-	}
-	n, err := h.readChunks(ctx, dest, off)
-	if err != nil {
+	n, err := h.readAt(ctx, dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, toErrno(h.fsys.log, h.path(), err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
-// readChunks copies [off, off+len(dest)) from the chunks it touches,
-// fetching the missing ones.
-func (h *handle) readChunks(ctx context.Context, dest []byte, off int64) (int, error) {
+// readAt reads the handle's content; io.EOF (possibly with n > 0) only at
+// the end. A staging file's read error is an error, never an early EOF.
+func (h *handle) readAt(ctx context.Context, dest []byte, off int64) (int, error) {
+	if h.st != nil {
+		return h.st.readAt(ctx, dest, off)
+	}
+	return h.fsys.readChunks(ctx, h.v.Chunks, dest, off)
+}
+
+// readChunks copies [off, off+len(dest)) of the content refs from the
+// chunks it touches, fetching the missing ones.
+func (f *FS) readChunks(ctx context.Context, refs []chunks.Ref, dest []byte, off int64) (int, error) {
 	n := 0
-	for _, sp := range explodeRange(h.refs, off, int64(len(dest))) {
-		data, err := h.fsys.fetcher.Get(ctx, sp.Ref.ID)
+	for _, sp := range explodeRange(refs, off, int64(len(dest))) {
+		data, err := f.fetcher.Get(ctx, sp.Ref.ID)
 		if err != nil {
 			return 0, err
 		}
@@ -61,32 +73,21 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	if h.st == nil || !h.write {
 		return 0, syscall.EBADF
 	}
-	h.st.mu.Lock()
-	defer h.st.mu.Unlock()
-	n, err := h.st.f.WriteAt(data, off)
-	if n > 0 {
-		h.st.dirty = true
-		h.wrote = true
-	}
+	n, err := h.st.writeAt(data, off)
 	if err != nil {
 		return uint32(n), toErrno(h.fsys.log, h.path(), err)
 	}
 	return uint32(n), 0
 }
 
-// Flush runs at every close(2) of a descriptor of this handle. It commits
-// only what this handle wrote: a shell's "> file" opens, dups and closes
-// the first descriptor before writing, and that close must not record an
-// empty version. The last release commits whatever is left.
+// Flush runs at every close(2) of a descriptor of this handle, after the
+// kernel has written back the file's dirty mmap pages. It commits every
+// change made since the last commit, whatever made it (write, truncate,
+// fallocate, copy_file_range, mmap), so an open after close(2) returns sees
+// it here and on other devices. The one exception is described at
+// stagedFile.needsCommitAtClose.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
-	if h.st == nil || !h.write {
-		return 0
-	}
-	h.st.mu.Lock()
-	wrote := h.wrote
-	h.wrote = false
-	h.st.mu.Unlock()
-	if !wrote {
+	if h.st == nil || !h.write || !h.st.needsCommitAtClose() {
 		return 0
 	}
 	return toErrno(h.fsys.log, h.path(), h.fsys.commitStaged(h.st))

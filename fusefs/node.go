@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"path"
 	"syscall"
 	"time"
@@ -66,6 +67,12 @@ func (n *node) newChild(ctx context.Context, v meta.FileVersion) *fs.Inode {
 // empty directory).
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	v, err := n.version()
+	if h, ok := fh.(*handle); ok && errors.Is(err, meta.ErrNotFound) {
+		// fstat of an open file whose path was deleted or replaced: the
+		// version it opened.
+		v, err = h.version(), nil
+		defer func() { out.Nlink = 0 }()
+	}
 	if err != nil {
 		return n.errno(n.path(), err)
 	}

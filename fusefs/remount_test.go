@@ -6,45 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/uberan/latus/chunks"
-	"github.com/uberan/latus/meta"
 )
-
-// mountState opens the dbs under state and mounts them on mnt; the
-// returned meta db is open until the returned function, which unmounts and closes everything, as the daemon does.
-func mountState(t *testing.T, state, mnt string) (*meta.DB, func()) {
-	t.Helper()
-	db, err := meta.Open(filepath.Join(state, "meta.db"), meta.Options{Device: "testdev", Logger: chunks.TestLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := chunks.Open(chunks.Options{Dir: filepath.Join(state, "chunks"), Logger: chunks.TestLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetcher := chunks.NewFetcher(store, chunks.FetcherOptions{Sources: func() []chunks.Source { return nil }, Logger: chunks.TestLogger(t)})
-	fsys, err := New(Options{Meta: db, Store: store, Fetcher: fetcher, StagingDir: filepath.Join(state, "staging"), Logger: chunks.TestLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := fsys.Mount(mnt, MountOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db, func() {
-		if err := fsys.Flush(); err != nil {
-			t.Error(err)
-		}
-		if err := srv.Unmount(); err != nil {
-			t.Error(err)
-		}
-		srv.Wait()
-		fetcher.Close()
-		store.Close()
-		db.Close()
-	}
-}
 
 // TestContentSurvivesRemount writes files, unmounts, reopens the dbs and
 // mounts again: contents, the symlink and the history are unchanged.
@@ -57,7 +19,7 @@ func TestContentSurvivesRemount(t *testing.T) {
 	}
 	rand.New(rand.NewSource(1)).Read(files["a/big.bin"])
 
-	_, unmount := mountState(t, state, mnt)
+	m := MountState(t, state, mnt)
 	if err := os.MkdirAll(filepath.Join(mnt, "a/b"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -69,11 +31,10 @@ func TestContentSurvivesRemount(t *testing.T) {
 	if err := os.Symlink("a/big.bin", filepath.Join(mnt, "link")); err != nil {
 		t.Fatal(err)
 	}
-	unmount()
+	m.Unmount()
 
-	db, unmount := mountState(t, state, mnt)
-	defer unmount()
-	hist, err := db.History("a/b/small")
+	m = MountState(t, state, mnt)
+	hist, err := m.Meta.History("a/b/small")
 	if err != nil {
 		t.Fatal(err)
 	}

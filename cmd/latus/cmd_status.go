@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,6 +50,9 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "cache:        %s of %s in %d chunks; %d only on this device, %d pinned\n", humanBytes(r.CacheUsed), capText, r.Chunks, r.LocalOnly, r.Pinned)
 	fmt.Fprintf(out, "pending:      %d files open for writing (committed on close), %d jobs running (import, prefetch, pin)\n", r.OpenForWrite, r.Jobs)
+	for _, p := range r.Kept {
+		fmt.Fprintf(out, "kept:         %s: its last write could not be stored (cache full?); kept in %s, stored again at the next mount\n", p, filepath.Join(r.StateDir, "staging", "failed"))
+	}
 	fmt.Fprintf(out, "transfers:    %d chunk downloads in flight (up to %s), %s downloaded, %d failed; %d chunks waiting to reach another device\n",
 		r.Downloading, humanBytes(int64(r.Downloading)*chunks.MaxChunk), humanBytes(r.Downloaded), r.FetchFailed, r.LocalOnly)
 	fmt.Fprintf(out, "retention:    %s; pruned since start: %d versions by policy, %d because the cache was full; %d unreferenced chunks collected (%s)\n",

@@ -48,6 +48,7 @@ type statusReport struct {
 	StartedAt      time.Time      `json:"started_at"`
 	CommitsServed  int64          `json:"commits"`
 	OpenForWrite   int            `json:"open_for_write"`  // pending: staged files not committed yet
+	Kept           []string       `json:"kept,omitempty"`  // paths whose failed commit's content waits in staging/failed
 	Jobs           int            `json:"jobs"`            // pending: imports, prefetches, pins running
 	Downloading    int            `json:"downloading"`     // chunk fetches in flight
 	Downloaded     int64          `json:"downloaded"`      // plain bytes fetched since the daemon started

@@ -251,7 +251,7 @@ func (d *daemon) status() statusReport {
 		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
 		CacheUsed: u.Used, CacheCap: u.Capacity, Chunks: u.Chunks, LocalOnly: u.LocalOnly, Pinned: u.Pinned,
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
-		OpenForWrite: d.fsys.OpenForWrite(), Jobs: int(d.running.Load()),
+		OpenForWrite: d.fsys.OpenForWrite(), Kept: d.fsys.Rescued(), Jobs: int(d.running.Load()),
 		Downloading: fst.InFlight, Downloaded: fst.FetchedBytes, FetchFailed: fst.Failed,
 		Replicas: d.replicas, Replicated: est.Replicated, Released: est.Released, BadProofs: est.BadProofs,
 		PrunedPolicy: d.pruner.byPolicy.Load(), PrunedPressure: d.pruner.byPressure.Load(),
