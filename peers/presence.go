@@ -31,6 +31,8 @@ type peer struct {
 	served atomic.Int64 // chunks it served us, for Sources order
 	failed atomic.Int64
 
+	inBand chan struct{} // in-band chunk IQs in flight to it (inBandPerPeer)
+
 	dialMu    sync.Mutex // one data-channel dial at a time
 	mu        sync.Mutex // guards addr, dc and dialAfter
 	addr      string     // data channel address (announced, or asked with dial)
@@ -133,6 +135,7 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addr, addr: lp.Addr,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1),
+		inBand: make(chan struct{}, inBandPerPeer),
 	}
 	s.peers[p.device] = p
 	s.byJID[from.String()] = p

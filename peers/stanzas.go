@@ -21,12 +21,17 @@ import (
 // NS is the XML namespace of every Latus payload, in presence and in IQs.
 const NS = "urn:latus:0"
 
-// Wire limits. Prosody refuses stanzas over c2s_stanza_size_limit (256 KiB
-// by default), so every payload stays well under it after base64.
+// Wire limits. Servers refuse stanzas over a size limit (Prosody 256 KiB
+// by default, ejabberd often 64 KiB) and throttle each client (Prosody's
+// stock mod_limits: 10 kB/s), so no Latus stanza exceeds maxStanza: a
+// large one would get the stream closed, and would hold the device's
+// stream (its keepalive pings included) for seconds.
 const (
+	// maxStanza bounds every stanza Latus sends.
+	maxStanza = 16 << 10
 	// PieceSize is the largest slice of a chunk's stored bytes one in-band
-	// chunk IQ carries (≤ 171 KiB once base64-encoded).
-	PieceSize = 128 << 10
+	// chunk IQ carries (≤ 11 KiB once base64-encoded).
+	PieceSize = 8 << 10
 	// indexBudget bounds the (compressed) versions of one index page.
 	indexBudget = 128 << 10
 	// maxIndexRaw bounds the decompressed versions of one index page.

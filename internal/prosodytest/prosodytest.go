@@ -2,6 +2,12 @@
 // tests: its own config, data directory, self-signed certificate and free
 // ports, so tests never touch the system's Prosody.
 //
+// The server is configured like a stock Debian Prosody 0.12, because that
+// is what users run: mod_limits on with Debian's c2s rate of 10 kB/s
+// (burst 2 s), the default 256 KiB c2s stanza size limit, the default
+// network settings, and mod_proxy65 as a component (proxy.<Domain>). Code
+// that passes here does not depend on a generous server.
+//
 // Start skips the test when prosody is not installed, unless the CI
 // environment variable is set: there a missing server is a failure.
 package prosodytest
@@ -42,6 +48,8 @@ type Server struct {
 	Domain string
 	// Dir holds the config, data, certificate and log.
 	Dir string
+	// Proxy65 is the mod_proxy65 component's JID and its stream listener.
+	Proxy65, Proxy65Addr string
 
 	config string
 	binary string
@@ -52,9 +60,27 @@ type Server struct {
 	done chan struct{}
 }
 
+// Option changes the stock configuration for one test server.
+type Option func(*settings)
+
+type settings struct {
+	unlimited []string // localparts listed in mod_limits' unlimited_jids
+}
+
+// Unlimited exempts the accounts user@Domain from mod_limits (its stock
+// unlimited_jids option), for tests of code paths whose bulk would take
+// minutes at 10 kB/s; everything else stays stock.
+func Unlimited(users ...string) Option {
+	return func(s *settings) { s.unlimited = append(s.unlimited, users...) }
+}
+
 // Start runs a fresh Prosody in t.TempDir() and stops it in t.Cleanup.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	var set settings
+	for _, o := range opts {
+		o(&set)
+	}
 	bin, err := exec.LookPath("prosody")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -72,8 +98,13 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	proxy, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Addr = fmt.Sprintf("127.0.0.1:%d", c2s)
-	if err := s.writeFiles(c2s); err != nil {
+	s.Proxy65, s.Proxy65Addr = "proxy."+Domain, fmt.Sprintf("127.0.0.1:%d", proxy)
+	if err := s.writeFiles(c2s, proxy, set); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.start(); err != nil {
@@ -92,7 +123,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (s *Server) writeFiles(c2s int) error {
+func (s *Server) writeFiles(c2s, proxy int, set settings) error {
 	data := filepath.Join(s.Dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
@@ -105,6 +136,8 @@ func (s *Server) writeFiles(c2s int) error {
 	if os.Geteuid() == 0 {
 		runAsRoot = "true"
 	}
+	// Stock Debian limits and sizes: only what a test needs (its own
+	// ports, files and a root user) differs from /etc/prosody/prosody.cfg.lua.
 	cfg := fmt.Sprintf(`-- private test server written by internal/prosodytest
 run_as_root = %s
 daemonize = false
@@ -113,23 +146,36 @@ data_path = %q
 interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
 c2s_ports = { %d }
-c2s_stanza_size_limit = 1024*1024
--- Prosody pauses min_wait (1 ms) after each read_size read while more TLS
--- data is buffered: with the defaults a 170 KiB stanza waits ~20 ms per hop.
-network_settings = { nagle = false; read_size = 65536; min_wait = 0.00001 }
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "posix" }
-modules_disabled = { "s2s", "limits", "offline", "c2s_limits" }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "posix", "limits", "carbons", "blocklist", "smacks" }
+modules_disabled = { "s2s" }
+limits = {
+	c2s = { rate = "10kb/s" };
+	s2sin = { rate = "30kb/s" };
+}
+unlimited_jids = { %s }
 authentication = "internal_hashed"
 allow_registration = false
 c2s_require_encryption = true
 storage = "internal"
 log = { info = %q; error = %q }
+proxy65_ports = { %d }
+proxy65_interfaces = { "127.0.0.1" }
 VirtualHost %q
 	ssl = { certificate = %q; key = %q }
-`, runAsRoot, filepath.Join(s.Dir, "prosody.pid"), data, c2s,
+Component %q "proxy65"
+	proxy65_address = "127.0.0.1"
+`, runAsRoot, filepath.Join(s.Dir, "prosody.pid"), data, c2s, luaJIDs(set.unlimited),
 		filepath.Join(s.Dir, "prosody.log"), filepath.Join(s.Dir, "prosody.err"),
-		Domain, certPath, keyPath)
+		proxy, Domain, certPath, keyPath, s.Proxy65)
 	return os.WriteFile(s.config, []byte(cfg), 0o600)
+}
+
+func luaJIDs(users []string) string {
+	q := make([]string, len(users))
+	for i, u := range users {
+		q[i] = fmt.Sprintf("%q", strings.ToLower(u)+"@"+Domain) // as nodeprep folds it
+	}
+	return strings.Join(q, ", ")
 }
 
 func writeCert(certPath, keyPath, host string) error {
