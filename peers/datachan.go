@@ -38,14 +38,19 @@ type dataServer struct {
 func (s *Swarm) listenData() error {
 	addr := s.opts.Config.DataAddr
 	if addr == "" {
-		addr = "127.0.0.1:0"
+		addr = ":0"
+	}
+	if ext := s.opts.Config.DataExternal; ext != "" {
+		if err := validAddr(ext); err != nil {
+			return fmt.Errorf("external data channel address %q: %w", ext, ErrConfig)
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for the data channel on %s: %w", addr, err)
 	}
 	s.data = &dataServer{ln: ln, conns: map[net.Conn]string{}}
-	s.dataAddr = ln.Addr().String()
+	s.dataAddrs = announceAddrs(ln.Addr().(*net.TCPAddr).AddrPort(), s.opts.Config.DataExternal, s.tune.interfaceAddrs)
 	return nil
 }
 
@@ -246,6 +251,7 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 // requests in flight, answered in any order.
 type dataConn struct {
 	c    *tls.Conn
+	addr string // the peer's address it reached
 	done chan struct{}
 
 	wmu sync.Mutex // guards bw
@@ -277,9 +283,9 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		p.mu.Unlock()
 		return nil, errNoDirect
 	}
-	addr := p.addr
+	addrs := p.addrs
 	p.mu.Unlock()
-	if addr == "" {
+	if len(addrs) == 0 {
 		// Its presence did not say where it listens: ask it (dial IQ).
 		if err := s.askDial(ctx, p); err != nil {
 			p.mu.Lock()
@@ -297,15 +303,16 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		return dc, nil
 	}
 	p.mu.Unlock()
-	c, err := s.dialData(ctx, p)
+	c, via, err := s.dialData(ctx, p)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
 		p.dialAfter = time.Now().Add(s.tune.dialRetry)
-		s.log.Warn("data: cannot reach peer's data channel; using in-band transfer", "peer", p.device, "addr", p.addr, "err", err)
+		s.log.Warn("data: cannot reach peer's data channel; using in-band transfer", "peer", p.device, "addrs", p.addrs, "err", err)
 		return nil, fmt.Errorf("%w: %w", errNoDirect, err)
 	}
-	dc := &dataConn{c: c, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 4096), pending: map[uint32]chan dataResult{}}
+	s.log.Info("data: direct connection", "peer", p.device, "addr", via)
+	dc := &dataConn{c: c, addr: via, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 4096), pending: map[uint32]chan dataResult{}}
 	// The read loop is owned by the swarm; adding to its WaitGroup is only
 	// safe while it is open and the peer is still online.
 	s.mu.Lock()
@@ -331,31 +338,39 @@ func (s *Swarm) askDial(ctx context.Context, p *peer) error {
 	if err := s.sendIQ(ctx, p.jid, stanza.GetIQ, element("dial", nil, nil), &d); err != nil {
 		return fmt.Errorf("ask %s for its data channel address: %w", p.device, err)
 	}
-	if err := validAddr(d.Addr); err != nil {
+	addrs, err := parseAddrs(d.Addrs)
+	if err == nil && len(addrs) == 0 {
+		err = fmt.Errorf("empty answer: %w", ErrProtocol)
+	}
+	if err != nil {
 		return fmt.Errorf("data channel address of %s: %w", p.device, err)
 	}
 	p.mu.Lock()
-	p.addr = d.Addr
+	p.addrs = addrs
 	p.mu.Unlock()
 	return nil
 }
 
-func (s *Swarm) dialData(ctx context.Context, p *peer) (*tls.Conn, error) {
+// dialData races p's addresses and returns the first connection whose
+// pinned handshake completes, and its address.
+func (s *Swarm) dialData(ctx context.Context, p *peer) (*tls.Conn, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	d := tls.Dialer{Config: s.clientTLS(p.fingerprint)}
 	p.mu.Lock()
-	addr := p.addr
+	addrs := p.addrs
 	p.mu.Unlock()
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	tc := c.(*tls.Conn)
-	if nc, ok := tc.NetConn().(*net.TCPConn); ok {
-		nc.SetNoDelay(true)
-	}
-	return tc, nil
+	return dialFirst(ctx, addrs, s.tune.dialStagger, func(ctx context.Context, addr string) (*tls.Conn, error) {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := c.(*tls.Conn)
+		if nc, ok := tc.NetConn().(*net.TCPConn); ok {
+			nc.SetNoDelay(true)
+		}
+		return tc, nil
+	})
 }
 
 func (dc *dataConn) alive() bool {

@@ -8,11 +8,11 @@
 // where <device> is the short id of its certificate (internal/identity).
 // Its available presence (RFC 6121) carries
 //
-//	<latus xmlns='urn:latus:0' device='…' fingerprint='…' seq='…' addr='host:port'/>
+//	<latus xmlns='urn:latus:0' device='…' fingerprint='…' seq='…' addrs='host:port …'/>
 //
 // so every other device of the account learns that a Latus device came
 // online, the SHA-256 fingerprint of its certificate, its index position,
-// and where its data channel listens. Devices of other allowed accounts
+// and the addresses (at most 8) where its data channel can be reached. Devices of other allowed accounts
 // (Config.Allow) learn it by directed presence, which each side answers
 // with its own. One goroutine per available device lives until the device
 // goes unavailable or the session ends. The session pings the server
@@ -24,7 +24,7 @@
 //	index  get  since=N            → <index next=M more=bool>base64 versions</index>
 //	notify set  seq=N              → empty result; the receiver pulls index
 //	have   set  <c id=…/>…         → empty result; the receiver marks the chunks held
-//	dial   get                     → <dial addr='host:port'/>
+//	dial   get                     → <dial addrs='host:port …'/>
 //	chunk  get  id=… offset=N      → <chunk id offset total codec>base64 ≤8 KiB</chunk>
 //
 // An index page carries meta's binary encoding of each version,
@@ -37,7 +37,12 @@
 //
 // # Moving chunks: the data channel
 //
-// Each device listens (Config.DataAddr) for TLS 1.3 connections that carry
+// Each device listens (Config.DataAddr, by default every interface) and
+// announces its interfaces' addresses (loopback only when it has no
+// other) and Config.DataExternal, a port forwarded from outside. The
+// dialing device races them, each a head start of 300 ms over the next,
+// and keeps the first whose pinned handshake completes. The listener takes
+// TLS 1.3 connections that carry
 // chunk requests, many in flight on one connection, answered in any order
 // with a status from a fixed table and the chunk's stored (possibly
 // compressed) bytes. The fetching device decodes them and checks the

@@ -19,7 +19,7 @@ type peer struct {
 	device      string
 	jid         jid.JID
 	fingerprint string
-	announced   string // data channel address in its presence
+	announced   string // data channel addresses in its presence (wire form)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -34,8 +34,8 @@ type peer struct {
 	inBand chan struct{} // in-band chunk IQs in flight to it (inBandPerPeer)
 
 	dialMu    sync.Mutex // one data-channel dial at a time
-	mu        sync.Mutex // guards addr, dc and dialAfter
-	addr      string     // data channel address (announced, or asked with dial)
+	mu        sync.Mutex // guards addrs, dc and dialAfter
+	addrs     []string   // data channel addresses (announced, or asked with dial)
 	dc        *dataConn
 	dialAfter time.Time // no data-channel dial before this (after a failure)
 }
@@ -124,7 +124,7 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 		return false
 	}
 	if old := s.peers[lp.Device]; old != nil {
-		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.announced == lp.Addr {
+		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.announced == lp.Addrs {
 			old.poke(old.pullCh)
 			return false
 		}
@@ -132,13 +132,14 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 	}
 	ctx, cancel := context.WithCancel(s.sessCtx)
 	p := &peer{
-		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addr, addr: lp.Addr,
+		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addrs,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1),
 		inBand: make(chan struct{}, inBandPerPeer),
 	}
 	s.peers[p.device] = p
 	s.byJID[from.String()] = p
+	p.addrs, _ = parseAddrs(lp.Addrs) // validated with the presence
 	s.seen[p.device] = DeviceStatus{Device: p.device, JID: from.String(), Online: true, DataAddr: p.announced}
 	s.log.Info("peer available", "peer", p.device, "jid", from, "addr", p.announced)
 	s.wg.Add(1)

@@ -31,6 +31,9 @@ type tuning struct {
 	haveEvery              time.Duration
 	trustWait              time.Duration // how long the data channel waits for an unknown fingerprint's presence
 	dialRetry              time.Duration // after a failed data-channel dial, use in-band this long
+	dialStagger            time.Duration // a data-channel address's head start over the next
+
+	interfaceAddrs func() ([]net.Addr, error) // net.InterfaceAddrs; tests replace it
 
 	// test hooks
 	announceFingerprint string // announce this instead of the real fingerprint
@@ -45,7 +48,8 @@ func defaultTuning() tuning {
 		pingEvery: 30 * time.Second, pingTimeout: 10 * time.Second,
 		loginTimeout: 15 * time.Second, iqTimeout: 30 * time.Second,
 		haveEvery: 250 * time.Millisecond, trustWait: 2 * time.Second,
-		dialRetry: 30 * time.Second,
+		dialRetry: 30 * time.Second, dialStagger: dialStagger,
+		interfaceAddrs: net.InterfaceAddrs,
 	}
 }
 
@@ -322,9 +326,9 @@ func (s *Swarm) presence() presencePayload {
 	if s.tune.announceFingerprint != "" {
 		fp = s.tune.announceFingerprint
 	}
-	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addr: s.dataAddr}
+	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addrs: joinAddrs(s.dataAddrs)}
 	if s.tune.noAddrInPresence {
-		p.Addr = ""
+		p.Addrs = ""
 	}
 	return p
 }

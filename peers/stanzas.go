@@ -45,13 +45,14 @@ const (
 	maxAddrLen = 256
 )
 
-// presencePayload is <latus xmlns='urn:latus:0' device=… fingerprint=… seq=… addr=…/>.
+// presencePayload is <latus xmlns='urn:latus:0' device=… fingerprint=… seq=… addrs=…/>;
+// addrs lists the data channel's addresses, space-separated (addrs.go).
 type presencePayload struct {
 	XMLName     xml.Name `xml:"urn:latus:0 latus"`
 	Device      string   `xml:"device,attr"`
 	Fingerprint string   `xml:"fingerprint,attr"`
 	Seq         uint64   `xml:"seq,attr"`
-	Addr        string   `xml:"addr,attr,omitempty"`
+	Addrs       string   `xml:"addrs,attr,omitempty"`
 }
 
 func (p presencePayload) validate() error {
@@ -61,10 +62,8 @@ func (p presencePayload) validate() error {
 	if p.Device != p.Fingerprint[:identity.DeviceLen] {
 		return fmt.Errorf("presence: device %.40q does not match its fingerprint: %w", p.Device, ErrProtocol)
 	}
-	if p.Addr != "" {
-		if err := validAddr(p.Addr); err != nil {
-			return fmt.Errorf("presence: %w", err)
-		}
+	if _, err := parseAddrs(p.Addrs); err != nil {
+		return fmt.Errorf("presence: %w", err)
 	}
 	return nil
 }
@@ -74,8 +73,8 @@ func (p presencePayload) tokens() xml.TokenReader {
 		attr("device", p.Device), attr("fingerprint", p.Fingerprint),
 		attr("seq", strconv.FormatUint(p.Seq, 10)),
 	}
-	if p.Addr != "" {
-		attrs = append(attrs, attr("addr", p.Addr))
+	if p.Addrs != "" {
+		attrs = append(attrs, attr("addrs", p.Addrs))
 	}
 	return element("latus", attrs, nil)
 }
@@ -264,10 +263,10 @@ func haveTokens(ids []chunks.ID) xml.TokenReader {
 	return xmlstream.Wrap(xmlstream.MultiReader(inner...), xml.StartElement{Name: xml.Name{Space: NS, Local: "have"}})
 }
 
-// dialPayload asks for (empty Addr) or gives the data channel's address.
+// dialPayload asks for (empty Addrs) or gives the data channel's addresses.
 type dialPayload struct {
 	XMLName xml.Name `xml:"urn:latus:0 dial"`
-	Addr    string   `xml:"addr,attr,omitempty"`
+	Addrs   string   `xml:"addrs,attr,omitempty"`
 }
 
 // chunkQuery asks for the piece of a chunk's stored form at Offset.

@@ -24,8 +24,12 @@ type Config struct {
 	Password string   //
 	Server   string   // host:port of the c2s listener; "" = host:5222
 	Insecure bool     // accept an untrusted server certificate (self-signed test servers)
-	Allow    []string // bare JIDs that are peers; empty = the account's own
-	DataAddr string   // listen address of the TLS data channel; "" = 127.0.0.1:0
+	Allow    []string // bare JIDs of other accounts whose devices are peers; the account's own always is
+	DataAddr string   // listen address of the TLS data channel; "" = ":0" (every interface)
+	// DataExternal is host:port where peers outside this network reach
+	// the data channel (a port forwarded to DataAddr); announced besides
+	// the interfaces' own addresses.
+	DataExternal string
 }
 
 // Options are what Start needs.
@@ -50,7 +54,10 @@ type DeviceStatus struct {
 	JID      string // full JID it last used
 	Online   bool
 	Seq      uint64 // highest index position merged from it
-	DataAddr string
+	DataAddr string // the addresses it announced, space-separated
+	// Direct is the address of the data connection to it in use, "" when
+	// there is none (chunks and index pages then travel in-band).
+	Direct string
 }
 
 // Swarm is this device's membership in its account's set of devices.
@@ -63,7 +70,7 @@ type Swarm struct {
 	resource  string
 	allowList []jid.JID
 	allow     map[string]bool // bare JIDs, canonical string form
-	dataAddr  string          // announced address of the data channel
+	dataAddrs []string        // announced addresses of the data channel
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -152,7 +159,7 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if sess != nil {
-		s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddr)
+		s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddrs)
 	}
 	s.wg.Add(4)
 	go s.run(sess)
@@ -195,6 +202,13 @@ func (s *Swarm) Devices() []DeviceStatus {
 	s.mu.Lock()
 	out := make([]DeviceStatus, 0, len(s.seen))
 	for _, d := range s.seen {
+		if p := s.peers[d.Device]; p != nil {
+			p.mu.Lock()
+			if p.dc != nil && p.dc.alive() {
+				d.Direct = p.dc.addr
+			}
+			p.mu.Unlock()
+		}
 		out = append(out, d)
 	}
 	s.mu.Unlock()

@@ -215,7 +215,7 @@ func (d *daemon) status() statusReport {
 	}
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
-			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online})
+			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online, Direct: dev.Direct})
 		}
 	}
 	return r
