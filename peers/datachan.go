@@ -218,23 +218,13 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 		go func() {
 			defer inflight.Done()
 			defer func() { <-sem }()
-			h := respHeader{id: req.id}
-			codec, stored, err := s.readStored(req.chunk)
-			switch {
-			case errors.Is(err, chunks.ErrNotFound):
-				h.status = statusNotFound
-			case err != nil:
-				s.log.Warn("data: read chunk", "chunk", req.chunk.Short(), "err", err)
-				h.status = statusError
-			default:
-				h.codec, h.length = codec, uint32(len(stored))
-			}
+			h, body := s.answerData(req)
 			wmu.Lock()
 			defer wmu.Unlock()
 			var hb [respHeaderLen]byte
 			bw.Write(appendRespHeader(hb[:0], h))
 			if h.status == statusOK {
-				bw.Write(stored)
+				bw.Write(body)
 			}
 			err = bw.Flush()
 			if err == nil {
@@ -245,6 +235,32 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 			}
 		}()
 	}
+}
+
+// answerData answers one request: a chunk's stored form or an index page.
+func (s *Swarm) answerData(req request) (respHeader, []byte) {
+	h := respHeader{id: req.id}
+	if req.op == opIndex {
+		body, err := s.indexBody(req.since)
+		if err != nil {
+			s.log.Warn("data: serving index", "since", req.since, "err", err)
+			h.status = statusError
+			return h, nil
+		}
+		h.codec, h.length = chunks.CodecZstd, uint32(len(body))
+		return h, body
+	}
+	codec, stored, err := s.readStored(req.chunk)
+	switch {
+	case errors.Is(err, chunks.ErrNotFound):
+		h.status = statusNotFound
+	case err != nil:
+		s.log.Warn("data: read chunk", "chunk", req.chunk.Short(), "err", err)
+		h.status = statusError
+	default:
+		h.codec, h.length = codec, uint32(len(stored))
+	}
+	return h, stored
 }
 
 // dataConn is this device's connection to one peer's data channel: many
@@ -429,21 +445,27 @@ func (dc *dataConn) readLoop() {
 
 // get asks for chunk id's stored form.
 func (dc *dataConn) get(ctx context.Context, id chunks.ID) (chunks.Codec, []byte, error) {
+	r := dc.do(ctx, request{op: opGet, chunk: id})
+	return r.codec, r.stored, r.err
+}
+
+// do sends req (its id is set here) and waits for its response.
+func (dc *dataConn) do(ctx context.Context, req request) dataResult {
 	ch := make(chan dataResult, 1)
 	dc.mu.Lock()
 	if dc.err != nil {
 		err := dc.err
 		dc.mu.Unlock()
-		return 0, nil, fmt.Errorf("data channel: %w", err)
+		return dataResult{err: fmt.Errorf("data channel: %w", err)}
 	}
 	dc.next++
-	rid := dc.next
-	dc.pending[rid] = ch
+	req.id = dc.next
+	dc.pending[req.id] = ch
 	dc.mu.Unlock()
 
 	var b [requestSize]byte
 	dc.wmu.Lock()
-	dc.bw.Write(appendRequest(b[:0], request{id: rid, chunk: id}))
+	dc.bw.Write(appendRequest(b[:0], req))
 	err := dc.bw.Flush()
 	dc.wmu.Unlock()
 	if err != nil {
@@ -451,12 +473,12 @@ func (dc *dataConn) get(ctx context.Context, id chunks.ID) (chunks.Codec, []byte
 	}
 	select {
 	case r := <-ch:
-		return r.codec, r.stored, r.err
+		return r
 	case <-ctx.Done():
 		dc.mu.Lock()
-		delete(dc.pending, rid)
+		delete(dc.pending, req.id)
 		dc.mu.Unlock()
-		return 0, nil, ctx.Err()
+		return dataResult{err: ctx.Err()}
 	}
 }
 

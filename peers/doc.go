@@ -21,15 +21,21 @@
 //
 // # Talking: IQs in urn:latus:0
 //
-//	index  get  since=N            → <index next=M more=bool>base64 versions</index>
+//	index  get  since=N [offset=K] → <index next=M more=bool [offset total]>base64 versions</index>
 //	notify set  seq=N              → empty result; the receiver pulls index
 //	have   set  <c id=…/>…         → empty result; the receiver marks the chunks held
 //	dial   get                     → <dial addrs='host:port …'/>
 //	chunk  get  id=… offset=N      → <chunk id offset total codec>base64 ≤8 KiB</chunk>
 //
-// An index page carries meta's binary encoding of each version,
-// length-prefixed, within a byte budget that keeps stanzas far below
-// Prosody's 256 KiB default limit. Pulls start at meta.PeerPos(device), so
+// Only small signals need the server: notify, have, dial. An index page
+// (meta's binary encoding of each version, length-prefixed, compressed)
+// goes over the data channel when one can be made (index.go), so a
+// throttled server does not slow metadata sync and never sees a path name.
+// The index IQ is the fallback: its page stays within 10 KiB compressed,
+// and a single version larger than that (a file of a few hundred chunks)
+// goes in pieces (offset/total), so no stanza exceeds 16 KiB, whatever the
+// server's limit. A version over 4 MiB uncompressed (about 90,000 chunk
+// refs, a ~90 GiB file) cannot be received. Pulls start at meta.PeerPos(device), so
 // a device that comes back resumes where it stopped. Handlers answer
 // inside the session's read loop and never send an IQ themselves (its
 // answer could only arrive through that same loop); work that needs a
@@ -42,10 +48,10 @@
 // other) and Config.DataExternal, a port forwarded from outside. The
 // dialing device races them, each a head start of 300 ms over the next,
 // and keeps the first whose pinned handshake completes. The listener takes
-// TLS 1.3 connections that carry
-// chunk requests, many in flight on one connection, answered in any order
+// TLS 1.3 connections that carry chunk and index-page requests
+// (frames.go), many in flight on one connection, answered in any order
 // with a status from a fixed table and the chunk's stored (possibly
-// compressed) bytes. The fetching device decodes them and checks the
+// compressed) bytes or the page. The fetching device decodes them and checks the
 // BLAKE3 hash before handing them to the chunk store: a device that serves
 // anything else is reported with chunks.ErrCorrupt and the fetcher asks
 // another. When the data channel cannot be reached, the chunk travels

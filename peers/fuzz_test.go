@@ -153,6 +153,7 @@ func FuzzHave(f *testing.F) {
 
 func FuzzFrames(f *testing.F) {
 	f.Add(appendRequest(nil, request{id: 7, chunk: chunks.Sum(nil)}))
+	f.Add(appendRequest(nil, request{op: opIndex, id: 8, since: 1 << 40}))
 	f.Add(appendRespHeader(nil, respHeader{id: 7, status: statusOK, codec: chunks.CodecZstd, length: 1000}))
 	f.Add(appendRespHeader(nil, respHeader{id: 7, status: statusNotFound}))
 	f.Fuzz(func(t *testing.T, data []byte) {

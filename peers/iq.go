@@ -87,12 +87,7 @@ func (s *Swarm) answerIndex(d *xml.Decoder, start *xml.StartElement) (xml.TokenR
 	if err := d.DecodeElement(&q, start); err != nil {
 		return nil, err
 	}
-	body, next, more, err := s.indexPage(q.Since)
-	if err != nil {
-		s.log.Warn("sync: serving index", "err", err)
-		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
-	}
-	return indexPage{Next: next, More: more, Codec: "zstd"}.tokens(body), nil
+	return s.answerIndexPiece(q)
 }
 
 func (s *Swarm) answerNotify(d *xml.Decoder, start *xml.StartElement, from jid.JID) (xml.TokenReader, error) {

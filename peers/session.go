@@ -40,6 +40,7 @@ type tuning struct {
 	corruptServe        bool   // flip a byte of every chunk served
 	noDataChannel       bool   // never dial the data channel (in-band only)
 	noAddrInPresence    bool   // leave addr out of presence (peers ask with dial)
+	indexPieceServed    func() // an in-band index page went out split by bytes
 }
 
 func defaultTuning() tuning {

@@ -32,8 +32,9 @@ const (
 	// PieceSize is the largest slice of a chunk's stored bytes one in-band
 	// chunk IQ carries (≤ 11 KiB once base64-encoded).
 	PieceSize = 8 << 10
-	// indexBudget bounds the (compressed) versions of one index page.
-	indexBudget = 128 << 10
+	// indexBudget bounds the (compressed) versions of one in-band index
+	// page or piece (≤ 14 KiB once base64-encoded).
+	indexBudget = 10 << 10
 	// maxIndexRaw bounds the decompressed versions of one index page.
 	maxIndexRaw = 4 << 20
 	// maxIndexPage bounds the versions one index page may carry.
@@ -103,10 +104,12 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// indexQuery asks for a device's index after position Since.
+// indexQuery asks for a device's index after position Since, or for the
+// piece at Offset of a page split by bytes (index.go).
 type indexQuery struct {
 	XMLName xml.Name `xml:"urn:latus:0 index"`
 	Since   uint64   `xml:"since,attr"`
+	Offset  uint64   `xml:"offset,attr,omitempty"`
 }
 
 // indexPage answers an indexQuery: the versions, each length-prefixed
@@ -116,7 +119,11 @@ type indexPage struct {
 	Next    uint64   `xml:"next,attr"`
 	More    bool     `xml:"more,attr"`
 	Codec   string   `xml:"codec,attr,omitempty"` // "zstd" or "" (none)
-	Data    string   `xml:",chardata"`
+	// Total, when not 0, is the size of a page split by bytes; Data is
+	// then its piece at Offset.
+	Offset uint64 `xml:"offset,attr,omitempty"`
+	Total  uint64 `xml:"total,attr,omitempty"`
+	Data   string `xml:",chardata"`
 }
 
 // encodeVersions is the body of an index page.
@@ -136,51 +143,23 @@ func encodeVersions(vs []meta.FileVersion) ([]byte, error) {
 // decode checks the page and returns its versions. It allocates at most
 // about the size of its input.
 func (p indexPage) decode(since uint64, dec *zstd.Decoder) ([]meta.FileVersion, error) {
-	if len(p.Data) > 2*indexBudget+maxStored/4 {
-		return nil, fmt.Errorf("index page of %d bytes: %w", len(p.Data), ErrProtocol)
+	if len(p.Data) > base64.StdEncoding.EncodedLen(indexBudget) || p.Total != 0 {
+		return nil, fmt.Errorf("index page of %d bytes (total %d): %w", len(p.Data), p.Total, ErrProtocol)
 	}
 	raw, err := base64.StdEncoding.DecodeString(p.Data)
 	if err != nil {
 		return nil, fmt.Errorf("index page: %v: %w", err, ErrProtocol)
 	}
-	switch p.Codec {
-	case "":
-	case "zstd":
-		if raw, err = decodeBounded(dec, raw, maxIndexRaw); err != nil {
-			return nil, fmt.Errorf("index page: %v: %w", err, ErrProtocol)
-		}
-	default:
-		return nil, fmt.Errorf("index page: codec %.20q: %w", p.Codec, ErrProtocol)
-	}
-	var vs []meta.FileVersion
-	for len(raw) > 0 {
-		if len(vs) >= maxIndexPage {
-			return nil, fmt.Errorf("index page over %d versions: %w", maxIndexPage, ErrProtocol)
-		}
-		n, k := binary.Uvarint(raw)
-		if k <= 0 || n > uint64(len(raw)-k) {
-			return nil, fmt.Errorf("index page: bad length: %w", ErrProtocol)
-		}
-		var v meta.FileVersion
-		if err := v.UnmarshalBinary(raw[k : k+int(n)]); err != nil {
-			return nil, fmt.Errorf("index page: version %d: %v: %w", len(vs), err, ErrProtocol)
-		}
-		vs = append(vs, v)
-		raw = raw[k+int(n):]
-	}
-	if len(vs) > 0 && p.Next <= since {
-		return nil, fmt.Errorf("index page: next %d not after %d: %w", p.Next, since, ErrProtocol)
-	}
-	if len(vs) == 0 && p.More {
-		return nil, fmt.Errorf("index page: empty page claims more: %w", ErrProtocol)
-	}
-	return vs, nil
+	return decodePageBody(raw, p.Codec, dec, since, p.Next, p.More)
 }
 
 func (p indexPage) tokens(body []byte) xml.TokenReader {
 	attrs := []xml.Attr{attr("next", strconv.FormatUint(p.Next, 10)), attr("more", strconv.FormatBool(p.More))}
 	if p.Codec != "" {
 		attrs = append(attrs, attr("codec", p.Codec))
+	}
+	if p.Total != 0 {
+		attrs = append(attrs, attr("offset", strconv.FormatUint(p.Offset, 10)), attr("total", strconv.FormatUint(p.Total, 10)))
 	}
 	return element("index", attrs, []byte(base64.StdEncoding.EncodeToString(body)))
 }

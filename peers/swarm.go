@@ -90,7 +90,8 @@ type Swarm struct {
 	zstd  *zstd.Decoder
 	index *indexCodec
 
-	pageHint atomic.Int64 // versions in the last index page served
+	pageHint   atomic.Int64 // versions in the last in-band index page served
+	directHint atomic.Int64 // versions in the last data-channel index page served
 }
 
 // Start listens on the data channel, logs in, announces this device, and

@@ -205,10 +205,3 @@ func TestCorruptPeerRefused(t *testing.T) {
 		t.Fatalf("the corrupt device counts %d chunks served", n)
 	}
 }
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
