@@ -39,8 +39,8 @@ const (
 	maxIndexRaw = 4 << 20
 	// maxIndexPage bounds the versions one index page may carry.
 	maxIndexPage = 4096
-	// maxHave bounds the chunk ids of one have IQ.
-	maxHave = 512
+	// maxHave bounds the chunk ids of one have IQ (74 bytes each).
+	maxHave = 192
 	// maxStored bounds a chunk's stored form as accepted from a peer.
 	maxStored  = chunks.MaxChunk + 1<<20
 	maxAddrLen = 256
