@@ -61,9 +61,12 @@
 //
 // # Trust
 //
-// Only the bare JIDs in Config.Allow (default: the account's own) are
-// peers; presence and IQs from anyone else are dropped and logged, never
-// answered with data. The XMPP server vouches for JIDs; the data channel
+// The account's own bare JID and those in Config.Allow are peers;
+// presence and IQs from anyone else are dropped and logged, never
+// answered with data. A device id is bound to the account and
+// certificate it was first seen with (Options.KnownDevices,
+// internal/devices): a presence announcing it from another account or
+// with another fingerprint is refused and logged. The XMPP server vouches for JIDs; the data channel
 // then trusts nothing but fingerprints: both sides present their device
 // certificate, the server side accepts only a certificate whose fingerprint
 // an online allowed device announced, and the client side accepts only the

@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/uberan/latus/internal/devices"
 )
 
 // peer is one available device and the goroutine that talks to it. It
@@ -96,6 +99,12 @@ func (s *Swarm) onPresence(t xmlstream.TokenReadEncoder, start *xml.StartElement
 	if from.Resourcepart() != "latus-"+p.Latus.Device || p.Latus.Device == s.id.Device {
 		s.log.Warn("xmpp: latus presence with a mismatched resource dropped", "from", from, "device", p.Latus.Device)
 		return nil
+	}
+	if _, err := s.known.Admit(p.Latus.Device, from.Bare().String(), p.Latus.Fingerprint); errors.Is(err, devices.ErrTakenOver) || errors.Is(err, devices.ErrFull) {
+		s.log.Warn("xmpp: presence refused: device id bound to another account or certificate", "from", from, "err", err)
+		return nil
+	} else if err != nil {
+		s.log.Warn("xmpp: known devices", "err", err)
 	}
 	isNew := s.addPeer(from, *p.Latus)
 	// A device of another account learns of us only by directed presence:

@@ -18,6 +18,8 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/ping"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/uberan/latus/internal/identity"
 )
 
 const nsBind = "urn:ietf:params:xml:ns:xmpp-bind"
@@ -41,6 +43,7 @@ type tuning struct {
 	noDataChannel       bool   // never dial the data channel (in-band only)
 	noAddrInPresence    bool   // leave addr out of presence (peers ask with dial)
 	indexPieceServed    func() // an in-band index page went out split by bytes
+	impersonate         string // announce this fingerprint and the device id it starts with
 }
 
 func defaultTuning() tuning {
@@ -328,6 +331,9 @@ func (s *Swarm) presence() presencePayload {
 		fp = s.tune.announceFingerprint
 	}
 	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addrs: joinAddrs(s.dataAddrs)}
+	if imp := s.tune.impersonate; len(imp) == 64 {
+		p.Device, p.Fingerprint = imp[:identity.DeviceLen], imp
+	}
 	if s.tune.noAddrInPresence {
 		p.Addrs = ""
 	}

@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/devices"
 	"github.com/uberan/latus/internal/identity"
 	"github.com/uberan/latus/meta"
 )
@@ -40,6 +41,10 @@ type Options struct {
 	Store    *chunks.Store
 	OnMerged func(meta.MergeResult) // after each merge of remote versions (fusefs invalidation)
 	Logger   *slog.Logger
+	// KnownDevices is the file that binds each device id to the account
+	// and certificate it was first seen with (internal/devices); "" keeps
+	// the bindings in memory for this run only.
+	KnownDevices string
 	// StartOffline makes an unreachable server at Start no error: the
 	// swarm starts disconnected and keeps trying, so a device mounts with
 	// no network. A refused login is still an error.
@@ -71,6 +76,7 @@ type Swarm struct {
 	allowList []jid.JID
 	allow     map[string]bool // bare JIDs, canonical string form
 	dataAddrs []string        // announced addresses of the data channel
+	known     *devices.Registry
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -119,11 +125,11 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	if opts.tune != nil {
 		s.tune = *opts.tune
 	}
-	allow := opts.Config.Allow
-	if len(allow) == 0 {
-		allow = []string{s.bare.String()}
+	if fp := s.tune.impersonate; len(fp) == 64 {
+		s.resource = "latus-" + fp[:identity.DeviceLen]
 	}
-	for _, a := range allow {
+	// The account's own devices are always peers; Allow adds accounts.
+	for _, a := range append([]string{s.bare.String()}, opts.Config.Allow...) {
 		aj, err := jid.Parse(a)
 		if err != nil || aj.Localpart() == "" || aj.Resourcepart() != "" {
 			return nil, fmt.Errorf("start peers: allowed JID %q: want a bare user@host: %w", a, ErrConfig)
@@ -132,6 +138,9 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 			s.allow[aj.String()] = true
 			s.allowList = append(s.allowList, aj)
 		}
+	}
+	if s.known, err = devices.Open(opts.KnownDevices); err != nil {
+		return nil, fmt.Errorf("start peers: %w", err)
 	}
 	s.haves.init()
 	if s.zstd, err = newZstdDecoder(); err != nil {

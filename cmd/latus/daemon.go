@@ -148,6 +148,7 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 		OnMerged:     func(res meta.MergeResult) { d.fsys.Invalidate(res.Applied) },
 		Logger:       d.log.With("pkg", "peers"),
 		StartOffline: true, // files are local first: mount with no network
+		KnownDevices: filepath.Join(d.stateDir, "devices.json"),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to XMPP as %s: %w", pc.JID, err)
