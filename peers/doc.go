@@ -3,9 +3,11 @@
 //
 // # Meeting: XMPP
 //
-// Each device logs in to the account's XMPP server (RFC 6120: StartTLS,
-// SASL SCRAM-SHA-1 or PLAIN, resource binding) as user@host/latus-<device>,
-// where <device> is the short id of its certificate (internal/identity).
+// Each device logs in to the account's XMPP server (RFC 6120: the
+// domain's _xmpp-client SRV records unless Config.Server names it,
+// StartTLS, SASL SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN, resource binding) as
+// user@host/latus-<device>, where <device> is the short id of its
+// certificate (internal/identity).
 // Its available presence (RFC 6121) carries
 //
 //	<latus xmlns='urn:latus:0' device='…' fingerprint='…' seq='…' addrs='host:port …'/>

@@ -57,16 +57,9 @@ func defaultTuning() tuning {
 	}
 }
 
-// serverAddr is Config.Server, or the JID's domain on the standard port.
-func serverAddr(cfg Config, j jid.JID) string {
-	if cfg.Server != "" {
-		return cfg.Server
-	}
-	return net.JoinHostPort(j.Domainpart(), "5222")
-}
-
-// login dials the server and negotiates StartTLS, SASL (SCRAM-SHA-1 or
-// PLAIN, the mechanisms Prosody 0.12 offers) and the bound resource.
+// login dials the server and negotiates StartTLS, SASL (SCRAM-SHA-256
+// where offered, else SCRAM-SHA-1 or PLAIN, all Prosody 0.12 offers) and
+// the bound resource.
 func login(ctx context.Context, cfg Config, resource string, timeout time.Duration) (*xmpp.Session, error) {
 	j, err := jid.Parse(cfg.JID)
 	if err != nil || j.Localpart() == "" {
@@ -79,16 +72,14 @@ func login(ctx context.Context, cfg Config, resource string, timeout time.Durati
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	addr := serverAddr(cfg, j)
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, addr, err := dialServer(ctx, cfg, j)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %v: %w", addr, err, ErrUnreachable)
 	}
 	tlsCfg := &tls.Config{ServerName: j.Domainpart(), InsecureSkipVerify: cfg.Insecure, MinVersion: tls.VersionTLS12}
 	sess, err := xmpp.NewClientSession(ctx, full, conn,
 		wrapFeature(xmpp.StartTLS(tlsCfg), classifyTLS),
-		wrapFeature(xmpp.SASL("", cfg.Password, sasl.ScramSha1, sasl.Plain), classifySASL),
+		wrapFeature(xmpp.SASL("", cfg.Password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain), classifySASL),
 		bindResource(resource),
 	)
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 type Config struct {
 	JID      string   // user@host (bare); the resource is latus-<device>
 	Password string   //
-	Server   string   // host:port of the c2s listener; "" = host:5222
+	Server   string   // host:port of the c2s listener; "" = the domain's _xmpp-client._tcp SRV records, else host:5222
 	Insecure bool     // accept an untrusted server certificate (self-signed test servers)
 	Allow    []string // bare JIDs of other accounts whose devices are peers; the account's own always is
 	DataAddr string   // listen address of the TLS data channel; "" = ":0" (every interface)
