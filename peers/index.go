@@ -104,6 +104,7 @@ func (s *Swarm) fetchIndex(ctx context.Context, p *peer, since uint64) ([]meta.F
 	if err == nil {
 		r := dc.do(ctx, request{op: opIndex, since: since})
 		if r.err == nil {
+			p.recv.add(len(r.stored))
 			return parseIndexBody(r.codec, r.stored, s.index.dec, since)
 		}
 		if dc.alive() || ctx.Err() != nil {
@@ -133,6 +134,7 @@ func (s *Swarm) indexInBand(ctx context.Context, p *peer, since uint64) ([]meta.
 		if err := s.sendIQ(ctx, p.jid, stanza.GetIQ, element("index", attrs, nil), &page); err != nil {
 			return nil, 0, false, fmt.Errorf("index since %d from %s: %w", since, p.device, err)
 		}
+		p.recv.add(len(page.Data))
 		if page.Total == 0 && off == 0 {
 			vs, err := page.decode(since, s.index.dec)
 			if err != nil {

@@ -35,6 +35,7 @@ type peer struct {
 	failed atomic.Int64
 
 	inBand chan struct{} // in-band chunk IQs in flight to it (inBandPerPeer)
+	recv   meter         // bytes of chunks and index pages it sent us
 
 	dialMu    sync.Mutex // one data-channel dial at a time
 	mu        sync.Mutex // guards addrs, dc and dialAfter

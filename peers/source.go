@@ -47,6 +47,7 @@ func (d *deviceSource) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) 
 		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
 	}
 	p.served.Add(1)
+	p.recv.add(len(stored))
 	s.haves.add(id)
 	return plain, nil
 }

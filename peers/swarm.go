@@ -63,6 +63,10 @@ type DeviceStatus struct {
 	// Direct is the address of the data connection to it in use, "" when
 	// there is none (chunks and index pages then travel in-band).
 	Direct string
+	// Received counts the bytes of chunks and index pages it sent since
+	// it came online; RecvRate is their rate over the last 5–10 s (bytes/s).
+	Received int64
+	RecvRate float64
 }
 
 // Swarm is this device's membership in its account's set of devices.
@@ -218,6 +222,7 @@ func (s *Swarm) Devices() []DeviceStatus {
 				d.Direct = p.dc.addr
 			}
 			p.mu.Unlock()
+			d.Received, d.RecvRate = p.recv.read()
 		}
 		out = append(out, d)
 	}

@@ -73,6 +73,14 @@ func TestChunkTransfer(t *testing.T) {
 			if direct != tc.direct {
 				t.Fatalf("data channel used: %v", direct)
 			}
+			for _, d := range a.sw.Devices() {
+				if d.Device != b.id.Device {
+					continue
+				}
+				if (d.Direct != "") != tc.direct || d.Received < int64(len(data)) || d.RecvRate <= 0 {
+					t.Fatalf("a's status of b: %+v", d)
+				}
+			}
 		})
 	}
 }

@@ -63,6 +63,7 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 			if dev.Direct != "" {
 				via = "direct " + dev.Direct
 			}
+			via += ", receiving " + humanBytes(int64(dev.RecvRate)) + "/s"
 		}
 		fmt.Fprintf(out, "  device %s  %-7s  %s  %s\n", dev.Device, state, dev.JID, via)
 	}

@@ -216,7 +216,7 @@ func (d *daemon) status() statusReport {
 	}
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
-			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online, Direct: dev.Direct})
+			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online, Direct: dev.Direct, RecvRate: dev.RecvRate})
 		}
 	}
 	return r
