@@ -44,7 +44,7 @@ func TestOtherAccountRefused(t *testing.T) {
 		t.Fatal("a lists mallory's device as a peer")
 	}
 	// a's data channel refuses mallory's certificate.
-	fake := &peer{device: a.id.Device, addrs: a.sw.dataAddrs, fingerprint: a.id.Fingerprint, ctx: ctx}
+	fake := &peer{device: a.id.Device, addrs: a.sw.dataAddrs(), fingerprint: a.id.Fingerprint, ctx: ctx}
 	c, _, err := m.sw.dialData(ctx, fake)
 	if err == nil {
 		c.Write(appendRequest(nil, request{id: 1, chunk: chunks.Sum(secret)}))

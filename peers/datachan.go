@@ -50,8 +50,13 @@ func (s *Swarm) listenData() error {
 		return fmt.Errorf("listen for the data channel on %s: %w", addr, err)
 	}
 	s.data = &dataServer{ln: ln, conns: map[net.Conn]string{}}
-	s.dataAddrs = announceAddrs(ln.Addr().(*net.TCPAddr).AddrPort(), s.opts.Config.DataExternal, s.tune.interfaceAddrs)
 	return nil
+}
+
+// dataAddrs lists where the data channel can be reached now: interfaces
+// come and go (a laptop changes networks), so each presence asks again.
+func (s *Swarm) dataAddrs() []string {
+	return announceAddrs(s.data.ln.Addr().(*net.TCPAddr).AddrPort(), s.opts.Config.DataExternal, s.tune.interfaceAddrs)
 }
 
 func (d *dataServer) track(c net.Conn) bool {

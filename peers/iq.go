@@ -150,7 +150,7 @@ func (s *Swarm) answerDial(d *xml.Decoder, start *xml.StartElement) (xml.TokenRe
 	if err := d.DecodeElement(&q, start); err != nil {
 		return nil, err
 	}
-	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NS, Local: "dial"}, Attr: []xml.Attr{attr("addrs", joinAddrs(s.dataAddrs))}}), nil
+	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NS, Local: "dial"}, Attr: []xml.Attr{attr("addrs", joinAddrs(s.dataAddrs()))}}), nil
 }
 
 func (s *Swarm) answerChunk(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {

@@ -79,7 +79,6 @@ type Swarm struct {
 	resource  string
 	allowList []jid.JID
 	allow     map[string]bool // bare JIDs, canonical string form
-	dataAddrs []string        // announced addresses of the data channel
 	known     *devices.Registry
 
 	ctx    context.Context
@@ -173,7 +172,7 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if sess != nil {
-		s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddrs)
+		s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddrs())
 	}
 	s.wg.Add(4)
 	go s.run(sess)
