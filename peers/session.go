@@ -36,6 +36,7 @@ type tuning struct {
 	dialStagger            time.Duration // a data-channel address's head start over the next
 
 	interfaceAddrs func() ([]net.Addr, error) // net.InterfaceAddrs; tests replace it
+	resolver       *net.Resolver              // finds the server's SRV records; nil = the system's
 
 	// test hooks
 	announceFingerprint string // announce this instead of the real fingerprint
@@ -60,7 +61,8 @@ func defaultTuning() tuning {
 // login dials the server and negotiates StartTLS, SASL (SCRAM-SHA-256
 // where offered, else SCRAM-SHA-1 or PLAIN, all Prosody 0.12 offers) and
 // the bound resource.
-func login(ctx context.Context, cfg Config, resource string, timeout time.Duration) (*xmpp.Session, error) {
+func login(ctx context.Context, cfg Config, resource string, tune *tuning) (*xmpp.Session, error) {
+	timeout := tune.loginTimeout
 	j, err := jid.Parse(cfg.JID)
 	if err != nil || j.Localpart() == "" {
 		return nil, fmt.Errorf("JID %q: want user@host: %w", cfg.JID, ErrConfig)
@@ -72,7 +74,7 @@ func login(ctx context.Context, cfg Config, resource string, timeout time.Durati
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, addr, err := dialServer(ctx, cfg, j)
+	conn, addr, err := dialServer(ctx, cfg, j, tune.resolver)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %v: %w", addr, err, ErrUnreachable)
 	}
@@ -218,7 +220,7 @@ func (s *Swarm) run(sess *xmpp.Session) {
 			case <-time.After(wait):
 			}
 			var err error
-			sess, err = login(s.ctx, s.opts.Config, s.resource, s.tune.loginTimeout)
+			sess, err = login(s.ctx, s.opts.Config, s.resource, &s.tune)
 			if err == nil {
 				backoff = s.tune.minBackoff
 				s.log.Info("xmpp: reconnected", "jid", sess.LocalAddr())
@@ -363,7 +365,8 @@ func (s *Swarm) sendIQ(ctx context.Context, to jid.JID, typ stanza.IQType, paylo
 // (ErrUnreachable) or an untrusted server certificate (ErrUntrustedServer)
 // before saving a configuration.
 func CheckLogin(ctx context.Context, cfg Config) error {
-	sess, err := login(ctx, cfg, "latus-check", defaultTuning().loginTimeout)
+	tune := defaultTuning()
+	sess, err := login(ctx, cfg, "latus-check", &tune)
 	if err != nil {
 		return err
 	}

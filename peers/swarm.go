@@ -159,7 +159,7 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 		s.index.close()
 		return nil, err
 	}
-	sess, err := login(ctx, opts.Config, s.resource, s.tune.loginTimeout)
+	sess, err := login(ctx, opts.Config, s.resource, &s.tune)
 	if err != nil && opts.StartOffline && errors.Is(err, ErrUnreachable) {
 		s.log.Warn("xmpp: server unreachable; starting offline and retrying", "err", err)
 		sess, err = nil, nil
