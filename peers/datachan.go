@@ -325,21 +325,27 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 	}
 	p.mu.Unlock()
 	c, via, err := s.dialData(ctx, p)
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err != nil {
+		p.mu.Lock()
 		p.dialAfter = time.Now().Add(s.tune.dialRetry)
-		s.log.Warn("data: cannot reach peer's data channel; using in-band transfer", "peer", p.device, "addrs", p.addrs, "err", err)
+		addrs := p.addrs
+		p.mu.Unlock()
+		s.log.Warn("data: cannot reach peer's data channel; using in-band transfer", "peer", p.device, "addrs", addrs, "err", err)
 		return nil, fmt.Errorf("%w: %w", errNoDirect, err)
 	}
 	s.log.Info("data: direct connection", "peer", p.device, "addr", via)
 	dc := &dataConn{c: c, addr: via, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 4096), pending: map[uint32]chan dataResult{}}
 	// The read loop is owned by the swarm; adding to its WaitGroup is only
-	// safe while it is open and the peer is still online.
+	// safe while it is open and the peer is still online. s.mu before p.mu,
+	// as in stopPeerLocked and Devices; under both, stopPeerLocked cannot
+	// miss the new connection.
 	s.mu.Lock()
 	ok := !s.closed && p.ctx.Err() == nil
 	if ok {
 		s.wg.Add(1)
+		p.mu.Lock()
+		p.dc = dc
+		p.mu.Unlock()
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -350,7 +356,6 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		defer s.wg.Done()
 		dc.readLoop()
 	}()
-	p.dc = dc
 	return dc, nil
 }
 
