@@ -159,3 +159,35 @@ func TestDialFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestReannounceOnAddressChange: when the addresses a device can be
+// reached at change, its peers learn the new ones without a reconnect.
+func TestReannounceOnAddressChange(t *testing.T) {
+	srv := startServer(t, "alice")
+	var extra atomic.Value
+	extra.Store("")
+	a := newDevice(t, srv, "alice", func(o *Options) {
+		o.tune.dataAddrs = func() []string {
+			own := []string{"127.0.0.1:1"}
+			if e := extra.Load().(string); e != "" {
+				own = append(own, e)
+			}
+			return own
+		}
+	})
+	b := newDevice(t, srv, "alice")
+	meet(t, a, b)
+	seen := func() string {
+		for _, d := range b.sw.Devices() {
+			if d.Device == a.id.Device && d.Online {
+				return d.DataAddr
+			}
+		}
+		return ""
+	}
+	if got := seen(); got != "127.0.0.1:1" {
+		t.Fatalf("b sees a at %q", got)
+	}
+	extra.Store("127.0.0.1:2")
+	eventually(t, 10*time.Second, "b never learned a's new address", func() bool { return seen() == "127.0.0.1:1 127.0.0.1:2" })
+}

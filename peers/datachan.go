@@ -56,6 +56,9 @@ func (s *Swarm) listenData() error {
 // dataAddrs lists where the data channel can be reached now: interfaces
 // come and go (a laptop changes networks), so each presence asks again.
 func (s *Swarm) dataAddrs() []string {
+	if s.tune.dataAddrs != nil {
+		return s.tune.dataAddrs()
+	}
 	return announceAddrs(s.data.ln.Addr().(*net.TCPAddr).AddrPort(), s.opts.Config.DataExternal, s.tune.interfaceAddrs)
 }
 

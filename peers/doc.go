@@ -46,8 +46,9 @@
 // # Moving chunks: the data channel
 //
 // Each device listens (Config.DataAddr, by default every interface) and
-// announces its interfaces' addresses as they are at each login
-// (loopback only when it has no other) and Config.DataExternal, a port forwarded from outside. The
+// announces its interfaces' addresses (loopback only when it has no
+// other; again whenever they change, checked with each keepalive ping)
+// and Config.DataExternal, a port forwarded from outside. The
 // dialing device races them, each a head start of 300 ms over the next,
 // and keeps the first whose pinned handshake completes. The listener takes
 // TLS 1.3 connections that carry chunk and index-page requests

@@ -36,6 +36,7 @@ type tuning struct {
 	dialStagger            time.Duration // a data-channel address's head start over the next
 
 	interfaceAddrs func() ([]net.Addr, error) // net.InterfaceAddrs; tests replace it
+	dataAddrs      func() []string            // replaces the announced addresses (tests of changes)
 	resolver       *net.Resolver              // finds the server's SRV records; nil = the system's
 
 	// test hooks
@@ -278,7 +279,9 @@ func (s *Swarm) serve(sess *xmpp.Session) {
 }
 
 // keepalive pings the server (XEP-0199); an unanswered ping means the
-// server is frozen or the path is dead, so the connection is dropped.
+// server is frozen or the path is dead, so the connection is dropped. It
+// also announces the data channel again when the interfaces' addresses
+// changed (a laptop moved to another network).
 func (s *Swarm) keepalive(ctx context.Context, sess *xmpp.Session) {
 	t := time.NewTicker(s.tune.pingEvery)
 	defer t.Stop()
@@ -297,6 +300,15 @@ func (s *Swarm) keepalive(ctx context.Context, sess *xmpp.Session) {
 			sess.Conn().Close()
 			return
 		}
+		s.mu.Lock()
+		last := s.announced
+		s.mu.Unlock()
+		if now := joinAddrs(s.dataAddrs()); err == nil && now != last {
+			s.log.Info("data: addresses changed; announcing them", "addrs", now)
+			if err := s.sendPresence(ctx, sess); err != nil && ctx.Err() == nil {
+				s.log.Warn("xmpp: send presence", "err", err)
+			}
+		}
 	}
 }
 
@@ -304,6 +316,9 @@ func (s *Swarm) keepalive(ctx context.Context, sess *xmpp.Session) {
 // as directed presence to the other allowed accounts.
 func (s *Swarm) sendPresence(ctx context.Context, sess *xmpp.Session) error {
 	p := s.presence()
+	s.mu.Lock()
+	s.announced = joinAddrs(s.dataAddrs()) // what p carries, unless a test hook hid it
+	s.mu.Unlock()
 	if err := sess.Send(ctx, stanza.Presence{}.Wrap(p.tokens())); err != nil {
 		return err
 	}

@@ -93,6 +93,8 @@ type Swarm struct {
 	byJID   map[string]*peer        // online devices by full JID
 	seen    map[string]DeviceStatus // every device seen, for Devices
 	closed  bool
+	// announced is the data channel's address list as last announced.
+	announced string
 
 	haves haveQueue
 	held  chan heldBatch // have IQs received, for markHeld
