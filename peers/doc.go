@@ -18,8 +18,9 @@
 // (Config.Allow) learn it by directed presence, which each side answers
 // with its own. One goroutine per available device lives until the device
 // goes unavailable or the session ends. The session pings the server
-// (XEP-0199) to notice a frozen server, and reconnects with capped
-// exponential backoff.
+// (XEP-0199) to notice a frozen server (a late pong while stanzas keep
+// arriving is a busy stream behind a throttled server, not a dead one),
+// and reconnects with capped exponential backoff.
 //
 // # Talking: IQs in urn:latus:0
 //

@@ -101,6 +101,7 @@ type Swarm struct {
 	zstd  *zstd.Decoder
 	index *indexCodec
 
+	lastRecv   atomic.Int64 // unix ns of the last stanza the session delivered to the handler
 	pageHint   atomic.Int64 // versions in the last in-band index page served
 	directHint atomic.Int64 // versions in the last data-channel index page served
 }
