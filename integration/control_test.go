@@ -50,7 +50,7 @@ func (d *device) metric(t *testing.T, name string) float64 {
 	return v
 }
 
-func writeTree(t *testing.T, root string, files map[string]string) {
+func writeTree(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for p, s := range files {
 		full := filepath.Join(root, p)

@@ -57,10 +57,11 @@ func run(m *testing.M) (int, error) {
 
 // device is one latus state dir and mount point.
 type device struct {
-	t     testing.TB
-	state string
-	mnt   string
-	cfg   string
+	t      testing.TB
+	state  string
+	mnt    string
+	cfg    string
+	prefix []string // runs latus under this command (nsenter --net=…), if set
 }
 
 func newDevice(t testing.TB) *device {
@@ -73,8 +74,9 @@ func newDevice(t testing.TB) *device {
 
 // latus runs the binary against this device's state dir.
 func (d *device) latus(args ...string) (string, error) {
-	all := append([]string{"--state", d.state, "--config", d.cfg}, args...)
-	cmd := exec.Command(latusBin, all...)
+	all := append([]string{latusBin, "--state", d.state, "--config", d.cfg}, args...)
+	all = append(append([]string(nil), d.prefix...), all...)
+	cmd := exec.Command(all[0], all[1:]...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -37,7 +37,8 @@ func newAccount(t testing.TB) *account {
 func (a *account) device(t testing.TB, mountArgs ...string) *device {
 	t.Helper()
 	d := newDevice(t)
-	cfg := fmt.Sprintf("%s[xmpp]\njid = %q\nserver = %q\npassword = %q\ninsecure_tls = true\n", a.config, a.jid, a.srv.Addr, a.pass)
+	// Tests listen on loopback only (the default is every interface).
+	cfg := fmt.Sprintf("%s[xmpp]\njid = %q\nserver = %q\npassword = %q\ninsecure_tls = true\ndata_addr = \"127.0.0.1:0\"\n", a.config, a.jid, a.srv.Addr, a.pass)
 	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

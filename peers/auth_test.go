@@ -44,8 +44,8 @@ func TestOtherAccountRefused(t *testing.T) {
 		t.Fatal("a lists mallory's device as a peer")
 	}
 	// a's data channel refuses mallory's certificate.
-	fake := &peer{device: a.id.Device, addr: a.sw.dataAddr, fingerprint: a.id.Fingerprint, ctx: ctx}
-	c, err := m.sw.dialData(ctx, fake)
+	fake := &peer{device: a.id.Device, addrs: a.sw.dataAddrs(), fingerprint: a.id.Fingerprint, ctx: ctx}
+	c, _, err := m.sw.dialData(ctx, fake)
 	if err == nil {
 		c.Write(appendRequest(nil, request{id: 1, chunk: chunks.Sum(secret)}))
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -74,7 +74,7 @@ func TestWrongFingerprintRefused(t *testing.T) {
 	meet(t, a, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := a.sw.dialData(ctx, a.peer(t, b)); !errors.Is(err, ErrFingerprint) {
+	if _, _, err := a.sw.dialData(ctx, a.peer(t, b)); !errors.Is(err, ErrFingerprint) {
 		t.Fatalf("dial b's data channel: %v, want ErrFingerprint", err)
 	}
 	id, err := b.store.Put([]byte("b's chunk"))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/prosodytest"
 	"github.com/uberan/latus/meta"
 )
 
@@ -84,14 +85,17 @@ func plainTLSCopy(b *testing.B, cert tls.Certificate, data []byte, rounds int) t
 
 func mbps(n int, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
 
-// transferSetup starts two devices; b holds nchunks random max-size chunks.
-func transferSetup(b *testing.B, nchunks int, mod func(*Options)) (a, bb *testDevice, src chunks.Source, ids []chunks.ID) {
-	srv := startServer(b, "alice")
+// transferSetup starts two devices on a stock Prosody whose account is
+// exempt from its rate limit (the in-band protocol's own cost is measured,
+// not mod_limits' 10 kB/s); b holds nchunks random chunks of size bytes.
+func transferSetup(b *testing.B, nchunks, size int, mod func(*Options)) (a, bb *testDevice, src chunks.Source, ids []chunks.ID) {
+	srv := prosodytest.Start(b, prosodytest.Unlimited("alice"))
+	srv.Register(b, "alice", testPass)
 	a = newDevice(b, srv, "alice", mod)
 	bb = newDevice(b, srv, "alice")
 	meet(b, a, bb)
 	for i := range nchunks {
-		id, err := bb.store.Put(chunks.RandomBytes(uint64(500+i), chunks.MaxChunk))
+		id, err := bb.store.Put(chunks.RandomBytes(uint64(500+i), size))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -109,7 +113,7 @@ func transferSetup(b *testing.B, nchunks int, mod func(*Options)) (a, bb *testDe
 func BenchmarkDataChannel(b *testing.B) {
 	const nchunks, rounds = 16, 5
 	for range b.N {
-		a, _, src, ids := transferSetup(b, nchunks, func(*Options) {})
+		a, _, src, ids := transferSetup(b, nchunks, chunks.MaxChunk, func(*Options) {})
 		data := chunks.RandomBytes(1, chunks.MaxChunk)
 		var best, bestPlain time.Duration
 		for range rounds {
@@ -128,15 +132,42 @@ func BenchmarkDataChannel(b *testing.B) {
 	}
 }
 
-// BenchmarkInBand measures chunk transfer through the XMPP server.
+// BenchmarkInBand measures chunk transfer through the XMPP server, with
+// no rate limit (the protocol's cost: 8 KiB pieces, 4 in flight) and
+// through stock mod_limits (what a user of a stock server gets).
 func BenchmarkInBand(b *testing.B) {
-	const nchunks = 4
-	for range b.N {
-		_, _, src, ids := transferSetup(b, nchunks, inBandOnly)
-		d := fetchAll(b, src, ids, 4)
-		rate := mbps(nchunks*chunks.MaxChunk, d)
-		b.ReportMetric(rate, "MiB/s")
-		b.Logf("in-band %.1f MiB/s", rate)
+	cases := []struct {
+		name          string
+		nchunks, size int
+		user          string
+	}{
+		{"Unlimited", 4, chunks.MaxChunk, "alice"},
+		{"StockLimits", 1, 96 << 10, "limited"},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			for range b.N {
+				var src chunks.Source
+				var ids []chunks.ID
+				if tc.user == "alice" {
+					_, _, src, ids = transferSetup(b, tc.nchunks, tc.size, inBandOnly)
+				} else {
+					srv := startServer(b, tc.user)
+					a := newDevice(b, srv, tc.user, inBandOnly)
+					bb := newDevice(b, srv, tc.user)
+					meet(b, a, bb)
+					id, err := bb.store.Put(chunks.RandomBytes(600, tc.size))
+					if err != nil {
+						b.Fatal(err)
+					}
+					src, ids = a.sourceFor(b, bb), []chunks.ID{id}
+				}
+				d := fetchAll(b, src, ids, 4)
+				rate := float64(tc.nchunks*tc.size) / 1024 / d.Seconds()
+				b.ReportMetric(rate, "KiB/s")
+				b.Logf("in-band %.1f KiB/s", rate)
+			}
+		})
 	}
 }
 

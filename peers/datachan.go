@@ -38,15 +38,28 @@ type dataServer struct {
 func (s *Swarm) listenData() error {
 	addr := s.opts.Config.DataAddr
 	if addr == "" {
-		addr = "127.0.0.1:0"
+		addr = ":0"
+	}
+	if ext := s.opts.Config.DataExternal; ext != "" {
+		if err := validAddr(ext); err != nil {
+			return fmt.Errorf("external data channel address %q: %w", ext, ErrConfig)
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for the data channel on %s: %w", addr, err)
 	}
 	s.data = &dataServer{ln: ln, conns: map[net.Conn]string{}}
-	s.dataAddr = ln.Addr().String()
 	return nil
+}
+
+// dataAddrs lists where the data channel can be reached now: interfaces
+// come and go (a laptop changes networks), so each presence asks again.
+func (s *Swarm) dataAddrs() []string {
+	if s.tune.dataAddrs != nil {
+		return s.tune.dataAddrs()
+	}
+	return announceAddrs(s.data.ln.Addr().(*net.TCPAddr).AddrPort(), s.opts.Config.DataExternal, s.tune.interfaceAddrs)
 }
 
 func (d *dataServer) track(c net.Conn) bool {
@@ -213,23 +226,13 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 		go func() {
 			defer inflight.Done()
 			defer func() { <-sem }()
-			h := respHeader{id: req.id}
-			codec, stored, err := s.readStored(req.chunk)
-			switch {
-			case errors.Is(err, chunks.ErrNotFound):
-				h.status = statusNotFound
-			case err != nil:
-				s.log.Warn("data: read chunk", "chunk", req.chunk.Short(), "err", err)
-				h.status = statusError
-			default:
-				h.codec, h.length = codec, uint32(len(stored))
-			}
+			h, body := s.answerData(req)
 			wmu.Lock()
 			defer wmu.Unlock()
 			var hb [respHeaderLen]byte
 			bw.Write(appendRespHeader(hb[:0], h))
 			if h.status == statusOK {
-				bw.Write(stored)
+				bw.Write(body)
 			}
 			err = bw.Flush()
 			if err == nil {
@@ -242,10 +245,37 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 	}
 }
 
+// answerData answers one request: a chunk's stored form or an index page.
+func (s *Swarm) answerData(req request) (respHeader, []byte) {
+	h := respHeader{id: req.id}
+	if req.op == opIndex {
+		body, err := s.indexBody(req.since)
+		if err != nil {
+			s.log.Warn("data: serving index", "since", req.since, "err", err)
+			h.status = statusError
+			return h, nil
+		}
+		h.codec, h.length = chunks.CodecZstd, uint32(len(body))
+		return h, body
+	}
+	codec, stored, err := s.readStored(req.chunk)
+	switch {
+	case errors.Is(err, chunks.ErrNotFound):
+		h.status = statusNotFound
+	case err != nil:
+		s.log.Warn("data: read chunk", "chunk", req.chunk.Short(), "err", err)
+		h.status = statusError
+	default:
+		h.codec, h.length = codec, uint32(len(stored))
+	}
+	return h, stored
+}
+
 // dataConn is this device's connection to one peer's data channel: many
 // requests in flight, answered in any order.
 type dataConn struct {
 	c    *tls.Conn
+	addr string // the peer's address it reached
 	done chan struct{}
 
 	wmu sync.Mutex // guards bw
@@ -277,9 +307,9 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		p.mu.Unlock()
 		return nil, errNoDirect
 	}
-	addr := p.addr
+	addrs := p.addrs
 	p.mu.Unlock()
-	if addr == "" {
+	if len(addrs) == 0 {
 		// Its presence did not say where it listens: ask it (dial IQ).
 		if err := s.askDial(ctx, p); err != nil {
 			p.mu.Lock()
@@ -297,21 +327,28 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		return dc, nil
 	}
 	p.mu.Unlock()
-	c, err := s.dialData(ctx, p)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	c, via, err := s.dialData(ctx, p)
 	if err != nil {
+		p.mu.Lock()
 		p.dialAfter = time.Now().Add(s.tune.dialRetry)
-		s.log.Warn("data: cannot reach peer's data channel; using in-band transfer", "peer", p.device, "addr", p.addr, "err", err)
+		addrs := p.addrs
+		p.mu.Unlock()
+		s.log.Warn("data: cannot reach peer's data channel; using in-band transfer", "peer", p.device, "addrs", addrs, "err", err)
 		return nil, fmt.Errorf("%w: %w", errNoDirect, err)
 	}
-	dc := &dataConn{c: c, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 4096), pending: map[uint32]chan dataResult{}}
+	s.log.Info("data: direct connection", "peer", p.device, "addr", via)
+	dc := &dataConn{c: c, addr: via, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 4096), pending: map[uint32]chan dataResult{}}
 	// The read loop is owned by the swarm; adding to its WaitGroup is only
-	// safe while it is open and the peer is still online.
+	// safe while it is open and the peer is still online. s.mu before p.mu,
+	// as in stopPeerLocked and Devices; under both, stopPeerLocked cannot
+	// miss the new connection.
 	s.mu.Lock()
 	ok := !s.closed && p.ctx.Err() == nil
 	if ok {
 		s.wg.Add(1)
+		p.mu.Lock()
+		p.dc = dc
+		p.mu.Unlock()
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -322,7 +359,6 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		defer s.wg.Done()
 		dc.readLoop()
 	}()
-	p.dc = dc
 	return dc, nil
 }
 
@@ -331,31 +367,39 @@ func (s *Swarm) askDial(ctx context.Context, p *peer) error {
 	if err := s.sendIQ(ctx, p.jid, stanza.GetIQ, element("dial", nil, nil), &d); err != nil {
 		return fmt.Errorf("ask %s for its data channel address: %w", p.device, err)
 	}
-	if err := validAddr(d.Addr); err != nil {
+	addrs, err := parseAddrs(d.Addrs)
+	if err == nil && len(addrs) == 0 {
+		err = fmt.Errorf("empty answer: %w", ErrProtocol)
+	}
+	if err != nil {
 		return fmt.Errorf("data channel address of %s: %w", p.device, err)
 	}
 	p.mu.Lock()
-	p.addr = d.Addr
+	p.addrs = addrs
 	p.mu.Unlock()
 	return nil
 }
 
-func (s *Swarm) dialData(ctx context.Context, p *peer) (*tls.Conn, error) {
+// dialData races p's addresses and returns the first connection whose
+// pinned handshake completes, and its address.
+func (s *Swarm) dialData(ctx context.Context, p *peer) (*tls.Conn, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	d := tls.Dialer{Config: s.clientTLS(p.fingerprint)}
 	p.mu.Lock()
-	addr := p.addr
+	addrs := p.addrs
 	p.mu.Unlock()
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	tc := c.(*tls.Conn)
-	if nc, ok := tc.NetConn().(*net.TCPConn); ok {
-		nc.SetNoDelay(true)
-	}
-	return tc, nil
+	return dialFirst(ctx, addrs, s.tune.dialStagger, func(ctx context.Context, addr string) (*tls.Conn, error) {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := c.(*tls.Conn)
+		if nc, ok := tc.NetConn().(*net.TCPConn); ok {
+			nc.SetNoDelay(true)
+		}
+		return tc, nil
+	})
 }
 
 func (dc *dataConn) alive() bool {
@@ -414,21 +458,27 @@ func (dc *dataConn) readLoop() {
 
 // get asks for chunk id's stored form.
 func (dc *dataConn) get(ctx context.Context, id chunks.ID) (chunks.Codec, []byte, error) {
+	r := dc.do(ctx, request{op: opGet, chunk: id})
+	return r.codec, r.stored, r.err
+}
+
+// do sends req (its id is set here) and waits for its response.
+func (dc *dataConn) do(ctx context.Context, req request) dataResult {
 	ch := make(chan dataResult, 1)
 	dc.mu.Lock()
 	if dc.err != nil {
 		err := dc.err
 		dc.mu.Unlock()
-		return 0, nil, fmt.Errorf("data channel: %w", err)
+		return dataResult{err: fmt.Errorf("data channel: %w", err)}
 	}
 	dc.next++
-	rid := dc.next
-	dc.pending[rid] = ch
+	req.id = dc.next
+	dc.pending[req.id] = ch
 	dc.mu.Unlock()
 
 	var b [requestSize]byte
 	dc.wmu.Lock()
-	dc.bw.Write(appendRequest(b[:0], request{id: rid, chunk: id}))
+	dc.bw.Write(appendRequest(b[:0], req))
 	err := dc.bw.Flush()
 	dc.wmu.Unlock()
 	if err != nil {
@@ -436,12 +486,12 @@ func (dc *dataConn) get(ctx context.Context, id chunks.ID) (chunks.Codec, []byte
 	}
 	select {
 	case r := <-ch:
-		return r.codec, r.stored, r.err
+		return r
 	case <-ctx.Done():
 		dc.mu.Lock()
-		delete(dc.pending, rid)
+		delete(dc.pending, req.id)
 		dc.mu.Unlock()
-		return 0, nil, ctx.Err()
+		return dataResult{err: ctx.Err()}
 	}
 }
 

@@ -3,34 +3,43 @@
 //
 // # Meeting: XMPP
 //
-// Each device logs in to the account's XMPP server (RFC 6120: StartTLS,
-// SASL SCRAM-SHA-1 or PLAIN, resource binding) as user@host/latus-<device>,
-// where <device> is the short id of its certificate (internal/identity).
+// Each device logs in to the account's XMPP server (RFC 6120: the
+// domain's _xmpp-client SRV records unless Config.Server names it,
+// StartTLS, SASL SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN, resource binding) as
+// user@host/latus-<device>, where <device> is the short id of its
+// certificate (internal/identity).
 // Its available presence (RFC 6121) carries
 //
-//	<latus xmlns='urn:latus:0' device='…' fingerprint='…' seq='…' addr='host:port'/>
+//	<latus xmlns='urn:latus:0' device='…' fingerprint='…' seq='…' addrs='host:port …'/>
 //
 // so every other device of the account learns that a Latus device came
 // online, the SHA-256 fingerprint of its certificate, its index position,
-// and where its data channel listens. Devices of other allowed accounts
+// and the addresses (at most 8) where its data channel can be reached. Devices of other allowed accounts
 // (Config.Allow) learn it by directed presence, which each side answers
 // with its own. One goroutine per available device lives until the device
 // goes unavailable or the session ends. The session pings the server
-// (XEP-0199) to notice a frozen server, and reconnects with capped
-// exponential backoff.
+// (XEP-0199) to notice a frozen server (a late pong while stanzas keep
+// arriving is a busy stream behind a throttled server, not a dead one),
+// and reconnects with capped exponential backoff.
 //
 // # Talking: IQs in urn:latus:0
 //
-//	index  get  since=N            → <index next=M more=bool>base64 versions</index>
+//	index  get  since=N [offset=K] → <index next=M more=bool [offset total]>base64 versions</index>
 //	notify set  seq=N              → empty result; the receiver pulls index
 //	keep   set  release nonce <c id size/>… → empty result; the answer follows as kept
 //	kept   set  nonce <c id code proof/>…   → empty result; answers a pending keep
-//	dial   get                     → <dial addr='host:port'/>
-//	chunk  get  id=… offset=N      → <chunk id offset total codec>base64 ≤128 KiB</chunk>
+//	dial   get                     → <dial addrs='host:port …'/>
+//	chunk  get  id=… offset=N      → <chunk id offset total codec>base64 ≤8 KiB</chunk>
 //
-// An index page carries meta's binary encoding of each version,
-// length-prefixed, within a byte budget that keeps stanzas far below
-// Prosody's 256 KiB default limit. Pulls start at meta.PeerPos(device), so
+// Only small signals need the server: notify, keep, kept, dial. An index page
+// (meta's binary encoding of each version, length-prefixed, compressed)
+// goes over the data channel when one can be made (index.go), so a
+// throttled server does not slow metadata sync and never sees a path name.
+// The index IQ is the fallback: its page stays within 10 KiB compressed,
+// and a single version larger than that (a file of a few hundred chunks)
+// goes in pieces (offset/total), so no stanza exceeds 16 KiB, whatever the
+// server's limit. A version over 4 MiB uncompressed (about 90,000 chunk
+// refs, a ~90 GiB file) cannot be received. Pulls start at meta.PeerPos(device), so
 // a device that comes back resumes where it stopped. Handlers answer
 // inside the session's read loop and never send an IQ themselves (its
 // answer could only arrive through that same loop); work that needs a
@@ -38,21 +47,31 @@
 //
 // # Moving chunks: the data channel
 //
-// Each device listens (Config.DataAddr) for TLS 1.3 connections that carry
-// chunk requests, many in flight on one connection, answered in any order
+// Each device listens (Config.DataAddr, by default every interface) and
+// announces its interfaces' addresses (loopback only when it has no
+// other; again whenever they change, checked with each keepalive ping)
+// and Config.DataExternal, a port forwarded from outside. The
+// dialing device races them, each a head start of 300 ms over the next,
+// and keeps the first whose pinned handshake completes. The listener takes
+// TLS 1.3 connections that carry chunk and index-page requests
+// (frames.go), many in flight on one connection, answered in any order
 // with a status from a fixed table and the chunk's stored (possibly
-// compressed) bytes. The fetching device decodes them and checks the
+// compressed) bytes or the page. The fetching device decodes them and checks the
 // BLAKE3 hash before handing them to the chunk store: a device that serves
 // anything else is reported with chunks.ErrCorrupt and the fetcher asks
 // another. When the data channel cannot be reached, the chunk travels
-// in-band as chunk IQs through the XMPP server, much slower (Prosody's
-// network_settings read_size and min_wait matter there: see DESIGN.md).
+// in-band as chunk IQs through the XMPP server, much slower: a stock
+// Prosody reads each client at 10 kB/s, and no Latus stanza exceeds
+// 16 KiB (see DESIGN.md).
 //
 // # Trust
 //
-// Only the bare JIDs in Config.Allow (default: the account's own) are
-// peers; presence and IQs from anyone else are dropped and logged, never
-// answered with data. The XMPP server vouches for JIDs; the data channel
+// The account's own bare JID and those in Config.Allow are peers;
+// presence and IQs from anyone else are dropped and logged, never
+// answered with data. A device id is bound to the account and
+// certificate it was first seen with (Options.KnownDevices,
+// internal/devices): a presence announcing it from another account or
+// with another fingerprint is refused and logged. The XMPP server vouches for JIDs; the data channel
 // then trusts nothing but fingerprints: both sides present their device
 // certificate, the server side accepts only a certificate whose fingerprint
 // an online allowed device announced, and the client side accepts only the

@@ -8,20 +8,38 @@ import (
 	"github.com/uberan/latus/chunks"
 )
 
-// The data channel's frames. A request is 37 bytes:
+// The data channel's frames. A request is an op, a request id and the
+// op's fixed-size argument:
 //
-//	op (1) = opGet | request id (4, big-endian) | chunk id (32)
+//	opGet   (1) | request id (4, big-endian) | chunk id (32)       → the chunk's stored bytes
+//	opIndex (2) | request id (4)             | since (8, big-endian) → an index page
 //
 // A response is a 10-byte header and the body:
 //
-//	request id (4) | status (1) | codec (1) | length (4) | stored bytes (length)
+//	request id (4) | status (1) | codec (1) | length (4) | body (length)
 //
-// Responses may come in any order; the request id pairs them.
+// An index page's body is next (8) | more (1) | the page's versions as in
+// an in-band index page (codec zstd). Responses may come in any order; the
+// request id pairs them.
 const (
 	opGet         = 1
-	requestSize   = 37
+	opIndex       = 2
+	reqHeaderLen  = 5
+	requestSize   = reqHeaderLen + 32 // the largest request
 	respHeaderLen = 10
+	indexHeadLen  = 9 // next and more, before an index page's versions
 )
+
+// argLen is the size of op's argument, or -1 for an unknown op.
+func argLen(op byte) int {
+	switch op {
+	case opGet:
+		return 32
+	case opIndex:
+		return 8
+	}
+	return -1
+}
 
 // status is a response's outcome, from an explicit table (never an error
 // string on the wire).
@@ -46,11 +64,18 @@ func (st status) err() error {
 }
 
 type request struct {
+	op    byte // opGet (the zero value means opGet too) or opIndex
 	id    uint32
-	chunk chunks.ID
+	chunk chunks.ID // opGet
+	since uint64    // opIndex
 }
 
 func appendRequest(b []byte, r request) []byte {
+	if r.op == opIndex {
+		b = append(b, opIndex)
+		b = binary.BigEndian.AppendUint32(b, r.id)
+		return binary.BigEndian.AppendUint64(b, r.since)
+	}
 	b = append(b, opGet)
 	b = binary.BigEndian.AppendUint32(b, r.id)
 	return append(b, r.chunk[:]...)
@@ -60,19 +85,30 @@ func appendRequest(b []byte, r request) []byte {
 // ends the connection.
 func readRequest(r io.Reader) (request, error) {
 	var b [requestSize]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
+	if _, err := io.ReadFull(r, b[:reqHeaderLen]); err != nil {
 		return request{}, err
 	}
-	return parseRequest(b[:])
+	n := argLen(b[0])
+	if n < 0 {
+		return request{}, fmt.Errorf("data channel: unknown op %d: %w", b[0], ErrProtocol)
+	}
+	if _, err := io.ReadFull(r, b[reqHeaderLen:reqHeaderLen+n]); err != nil {
+		return request{}, err
+	}
+	return parseRequest(b[:reqHeaderLen+n])
 }
 
 func parseRequest(b []byte) (request, error) {
-	if len(b) != requestSize || b[0] != opGet {
+	if len(b) < reqHeaderLen || argLen(b[0]) != len(b)-reqHeaderLen {
 		return request{}, fmt.Errorf("data channel: bad request frame: %w", ErrProtocol)
 	}
-	var req request
-	req.id = binary.BigEndian.Uint32(b[1:5])
-	copy(req.chunk[:], b[5:])
+	req := request{op: b[0], id: binary.BigEndian.Uint32(b[1:5])}
+	switch req.op {
+	case opGet:
+		copy(req.chunk[:], b[reqHeaderLen:])
+	case opIndex:
+		req.since = binary.BigEndian.Uint64(b[reqHeaderLen:])
+	}
 	return req, nil
 }
 

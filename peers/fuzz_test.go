@@ -124,7 +124,7 @@ func FuzzChunkQuery(f *testing.F) {
 
 func FuzzPresence(f *testing.F) {
 	fp := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	f.Add([]byte(`<presence from='a@b/latus-0123456789abcdef'><latus xmlns='urn:latus:0' device='0123456789abcdef' fingerprint='` + fp + `' seq='3' addr='127.0.0.1:4000'/></presence>`))
+	f.Add([]byte(`<presence from='a@b/latus-0123456789abcdef'><latus xmlns='urn:latus:0' device='0123456789abcdef' fingerprint='` + fp + `' seq='3' addrs='127.0.0.1:4000 [::1]:4000'/></presence>`))
 	f.Add([]byte(`<presence type='unavailable' from='a@b/x'/>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p presenceStanza
@@ -141,6 +141,7 @@ func FuzzPresence(f *testing.F) {
 
 func FuzzFrames(f *testing.F) {
 	f.Add(appendRequest(nil, request{id: 7, chunk: chunks.Sum(nil)}))
+	f.Add(appendRequest(nil, request{op: opIndex, id: 8, since: 1 << 40}))
 	f.Add(appendRespHeader(nil, respHeader{id: 7, status: statusOK, codec: chunks.CodecZstd, length: 1000}))
 	f.Add(appendRespHeader(nil, respHeader{id: 7, status: statusNotFound}))
 	f.Fuzz(func(t *testing.T, data []byte) {

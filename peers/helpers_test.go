@@ -50,7 +50,7 @@ func newDevice(t testing.TB, srv *prosodytest.Server, user string, mod ...func(*
 	d.meta = meta.TestDB(t, d.id.Device)
 	d.store = chunks.TestStore(t)
 	d.opts = Options{
-		Config:   Config{JID: user + "@" + srv.Domain, Password: testPass, Server: srv.Addr, Insecure: true},
+		Config:   Config{JID: user + "@" + srv.Domain, Password: testPass, Server: srv.Addr, Insecure: true, DataAddr: "127.0.0.1:0"},
 		Identity: d.id, Meta: d.meta, Store: d.store,
 		OnMerged: func(meta.MergeResult) { d.merged.Add(1) },
 		Logger:   testLogger(t),

@@ -89,12 +89,7 @@ func (s *Swarm) answerIndex(d *xml.Decoder, start *xml.StartElement) (xml.TokenR
 	if err := d.DecodeElement(&q, start); err != nil {
 		return nil, err
 	}
-	body, next, more, err := s.indexPage(q.Since)
-	if err != nil {
-		s.log.Warn("sync: serving index", "err", err)
-		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
-	}
-	return indexPage{Next: next, More: more, Codec: "zstd"}.tokens(body), nil
+	return s.answerIndexPiece(q)
 }
 
 func (s *Swarm) answerNotify(d *xml.Decoder, start *xml.StartElement, from jid.JID) (xml.TokenReader, error) {
@@ -113,7 +108,7 @@ func (s *Swarm) answerDial(d *xml.Decoder, start *xml.StartElement) (xml.TokenRe
 	if err := d.DecodeElement(&q, start); err != nil {
 		return nil, err
 	}
-	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NS, Local: "dial"}, Attr: []xml.Attr{attr("addr", s.dataAddr)}}), nil
+	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NS, Local: "dial"}, Attr: []xml.Attr{attr("addrs", joinAddrs(s.dataAddrs()))}}), nil
 }
 
 func (s *Swarm) answerChunk(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {

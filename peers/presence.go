@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/uberan/latus/internal/devices"
 )
 
 // peer is one available device and the goroutine that talks to it. It
@@ -19,7 +22,7 @@ type peer struct {
 	device      string
 	jid         jid.JID
 	fingerprint string
-	announced   string // data channel address in its presence
+	announced   string // data channel addresses in its presence (wire form)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -31,9 +34,12 @@ type peer struct {
 	served atomic.Int64 // chunks it served us, for Sources order
 	failed atomic.Int64
 
+	inBand chan struct{} // in-band chunk IQs in flight to it (inBandPerPeer)
+	recv   meter         // bytes of chunks and index pages it sent us
+
 	dialMu    sync.Mutex // one data-channel dial at a time
-	mu        sync.Mutex // guards addr, dc and dialAfter
-	addr      string     // data channel address (announced, or asked with dial)
+	mu        sync.Mutex // guards addrs, dc and dialAfter
+	addrs     []string   // data channel addresses (announced, or asked with dial)
 	dc        *dataConn
 	dialAfter time.Time // no data-channel dial before this (after a failure)
 }
@@ -95,6 +101,12 @@ func (s *Swarm) onPresence(t xmlstream.TokenReadEncoder, start *xml.StartElement
 		s.log.Warn("xmpp: latus presence with a mismatched resource dropped", "from", from, "device", p.Latus.Device)
 		return nil
 	}
+	if _, err := s.known.Admit(p.Latus.Device, from.Bare().String(), p.Latus.Fingerprint); errors.Is(err, devices.ErrTakenOver) || errors.Is(err, devices.ErrFull) {
+		s.log.Warn("xmpp: presence refused: device id bound to another account or certificate", "from", from, "err", err)
+		return nil
+	} else if err != nil {
+		s.log.Warn("xmpp: known devices", "err", err)
+	}
 	isNew := s.addPeer(from, *p.Latus)
 	if isNew && s.opts.OnOnline != nil {
 		s.opts.OnOnline(p.Latus.Device)
@@ -125,7 +137,7 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 		return false
 	}
 	if old := s.peers[lp.Device]; old != nil {
-		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.announced == lp.Addr {
+		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.announced == lp.Addrs {
 			old.poke(old.pullCh)
 			return false
 		}
@@ -133,12 +145,14 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 	}
 	ctx, cancel := context.WithCancel(s.sessCtx)
 	p := &peer{
-		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addr, addr: lp.Addr,
+		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addrs,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1),
+		inBand: make(chan struct{}, inBandPerPeer),
 	}
 	s.peers[p.device] = p
 	s.byJID[from.String()] = p
+	p.addrs, _ = parseAddrs(lp.Addrs) // validated with the presence
 	s.seen[p.device] = DeviceStatus{Device: p.device, JID: from.String(), Online: true, DataAddr: p.announced}
 	s.log.Info("peer available", "peer", p.device, "jid", from, "addr", p.announced)
 	s.wg.Add(1)

@@ -18,6 +18,8 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/ping"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/uberan/latus/internal/identity"
 )
 
 const nsBind = "urn:ietf:params:xml:ns:xmpp-bind"
@@ -31,12 +33,20 @@ type tuning struct {
 	keepTimeout            time.Duration // a keep request may fetch its chunks first
 	trustWait              time.Duration // how long the data channel waits for an unknown fingerprint's presence
 	dialRetry              time.Duration // after a failed data-channel dial, use in-band this long
+	dialStagger            time.Duration // a data-channel address's head start over the next
+
+	interfaceAddrs func() ([]net.Addr, error) // net.InterfaceAddrs; tests replace it
+	dataAddrs      func() []string            // replaces the announced addresses (tests of changes)
+	resolver       *net.Resolver              // finds the server's SRV records; nil = the system's
 
 	// test hooks
 	announceFingerprint string // announce this instead of the real fingerprint
 	corruptServe        bool   // flip a byte of every chunk served
 	noDataChannel       bool   // never dial the data channel (in-band only)
 	noAddrInPresence    bool   // leave addr out of presence (peers ask with dial)
+	indexPieceServed    func() // an in-band index page went out split by bytes
+	impersonate         string // announce this fingerprint and the device id it starts with
+	latePongs           bool   // keepalive pings never get an answer in time
 }
 
 func defaultTuning() tuning {
@@ -45,21 +55,16 @@ func defaultTuning() tuning {
 		pingEvery: 30 * time.Second, pingTimeout: 10 * time.Second,
 		loginTimeout: 15 * time.Second, iqTimeout: 30 * time.Second,
 		keepTimeout: 2 * time.Minute, trustWait: 2 * time.Second,
-		dialRetry: 30 * time.Second,
+		dialRetry: 30 * time.Second, dialStagger: dialStagger,
+		interfaceAddrs: net.InterfaceAddrs,
 	}
 }
 
-// serverAddr is Config.Server, or the JID's domain on the standard port.
-func serverAddr(cfg Config, j jid.JID) string {
-	if cfg.Server != "" {
-		return cfg.Server
-	}
-	return net.JoinHostPort(j.Domainpart(), "5222")
-}
-
-// login dials the server and negotiates StartTLS, SASL (SCRAM-SHA-1 or
-// PLAIN, the mechanisms Prosody 0.12 offers) and the bound resource.
-func login(ctx context.Context, cfg Config, resource string, timeout time.Duration) (*xmpp.Session, error) {
+// login dials the server and negotiates StartTLS, SASL (SCRAM-SHA-256
+// where offered, else SCRAM-SHA-1 or PLAIN, all Prosody 0.12 offers) and
+// the bound resource.
+func login(ctx context.Context, cfg Config, resource string, tune *tuning) (*xmpp.Session, error) {
+	timeout := tune.loginTimeout
 	j, err := jid.Parse(cfg.JID)
 	if err != nil || j.Localpart() == "" {
 		return nil, fmt.Errorf("JID %q: want user@host: %w", cfg.JID, ErrConfig)
@@ -71,16 +76,14 @@ func login(ctx context.Context, cfg Config, resource string, timeout time.Durati
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	addr := serverAddr(cfg, j)
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, addr, err := dialServer(ctx, cfg, j, tune.resolver)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %v: %w", addr, err, ErrUnreachable)
 	}
 	tlsCfg := &tls.Config{ServerName: j.Domainpart(), InsecureSkipVerify: cfg.Insecure, MinVersion: tls.VersionTLS12}
 	sess, err := xmpp.NewClientSession(ctx, full, conn,
 		wrapFeature(xmpp.StartTLS(tlsCfg), classifyTLS),
-		wrapFeature(xmpp.SASL("", cfg.Password, sasl.ScramSha1, sasl.Plain), classifySASL),
+		wrapFeature(xmpp.SASL("", cfg.Password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain), classifySASL),
 		bindResource(resource),
 	)
 	if err != nil {
@@ -219,7 +222,7 @@ func (s *Swarm) run(sess *xmpp.Session) {
 			case <-time.After(wait):
 			}
 			var err error
-			sess, err = login(s.ctx, s.opts.Config, s.resource, s.tune.loginTimeout)
+			sess, err = login(s.ctx, s.opts.Config, s.resource, &s.tune)
 			if err == nil {
 				backoff = s.tune.minBackoff
 				s.log.Info("xmpp: reconnected", "jid", sess.LocalAddr())
@@ -240,7 +243,12 @@ func (s *Swarm) serve(sess *xmpp.Session) {
 	s.mu.Unlock()
 
 	served := make(chan error, 1)
-	go func() { served <- sess.Serve(xmpp.HandlerFunc(s.handle)) }()
+	go func() {
+		served <- sess.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+			s.lastRecv.Store(time.Now().UnixNano())
+			return s.handle(t, start)
+		}))
+	}()
 
 	pinger := make(chan struct{})
 	go func() {
@@ -277,7 +285,9 @@ func (s *Swarm) serve(sess *xmpp.Session) {
 }
 
 // keepalive pings the server (XEP-0199); an unanswered ping means the
-// server is frozen or the path is dead, so the connection is dropped.
+// server is frozen or the path is dead, so the connection is dropped. It
+// also announces the data channel again when the interfaces' addresses
+// changed (a laptop moved to another network).
 func (s *Swarm) keepalive(ctx context.Context, sess *xmpp.Session) {
 	t := time.NewTicker(s.tune.pingEvery)
 	defer t.Stop()
@@ -288,13 +298,28 @@ func (s *Swarm) keepalive(ctx context.Context, sess *xmpp.Session) {
 			return
 		case <-t.C:
 		}
+		sent := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, s.tune.pingTimeout)
-		err := ping.Send(pctx, sess, server)
+		err := s.ping(pctx, sess, server)
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		// A late pong while stanzas keep arriving is a busy stream, not a
+		// dead server: behind a throttled server (stock mod_limits reads
+		// 10 kB/s) the ping queues behind this device's in-band answers.
+		if err != nil && ctx.Err() == nil && s.lastRecv.Load() > sent.UnixNano() {
+			s.log.Debug("xmpp: keepalive ping late, but stanzas arrive; keeping the connection", "err", err)
+		} else if err != nil && ctx.Err() == nil {
 			s.log.Warn("xmpp: keepalive ping failed; dropping connection", "err", err)
 			sess.Conn().Close()
 			return
+		}
+		s.mu.Lock()
+		last := s.announced
+		s.mu.Unlock()
+		if now := joinAddrs(s.dataAddrs()); err == nil && now != last {
+			s.log.Info("data: addresses changed; announcing them", "addrs", now)
+			if err := s.sendPresence(ctx, sess); err != nil && ctx.Err() == nil {
+				s.log.Warn("xmpp: send presence", "err", err)
+			}
 		}
 	}
 }
@@ -303,6 +328,9 @@ func (s *Swarm) keepalive(ctx context.Context, sess *xmpp.Session) {
 // as directed presence to the other allowed accounts.
 func (s *Swarm) sendPresence(ctx context.Context, sess *xmpp.Session) error {
 	p := s.presence()
+	s.mu.Lock()
+	s.announced = joinAddrs(s.dataAddrs()) // what p carries, unless a test hook hid it
+	s.mu.Unlock()
 	if err := sess.Send(ctx, stanza.Presence{}.Wrap(p.tokens())); err != nil {
 		return err
 	}
@@ -322,9 +350,12 @@ func (s *Swarm) presence() presencePayload {
 	if s.tune.announceFingerprint != "" {
 		fp = s.tune.announceFingerprint
 	}
-	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addr: s.dataAddr}
+	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addrs: joinAddrs(s.dataAddrs())}
+	if imp := s.tune.impersonate; len(imp) == 64 {
+		p.Device, p.Fingerprint = imp[:identity.DeviceLen], imp
+	}
 	if s.tune.noAddrInPresence {
-		p.Addr = ""
+		p.Addrs = ""
 	}
 	return p
 }
@@ -365,10 +396,21 @@ func (s *Swarm) sendIQWithin(ctx context.Context, timeout time.Duration, to jid.
 // (ErrUnreachable) or an untrusted server certificate (ErrUntrustedServer)
 // before saving a configuration.
 func CheckLogin(ctx context.Context, cfg Config) error {
-	sess, err := login(ctx, cfg, "latus-check", defaultTuning().loginTimeout)
+	tune := defaultTuning()
+	sess, err := login(ctx, cfg, "latus-check", &tune)
 	if err != nil {
 		return err
 	}
 	sess.Close()
 	return sess.Conn().Close()
+}
+
+// ping is XEP-0199 ping, or with the latePongs test hook a pong that never
+// comes in time.
+func (s *Swarm) ping(ctx context.Context, sess *xmpp.Session, server jid.JID) error {
+	if s.tune.latePongs {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return ping.Send(ctx, sess, server)
 }

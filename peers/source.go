@@ -46,6 +46,7 @@ func (d *deviceSource) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) 
 		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
 	}
 	p.served.Add(1)
+	p.recv.add(len(stored))
 	return plain, nil
 }
 
@@ -62,8 +63,14 @@ func (s *Swarm) fetchDirect(ctx context.Context, p *peer, id chunks.ID) (chunks.
 	return codec, stored, err
 }
 
-// inBandParallel is how many chunk IQs of one chunk are in flight.
-const inBandParallel = 4
+// inBandParallel is how many chunk IQs of one chunk are in flight; each
+// peer also has at most inBandPerPeer of them in flight over all chunks,
+// so its answers queue for at most a few seconds behind a throttled
+// server and its keepalive pings still come back.
+const (
+	inBandParallel = 4
+	inBandPerPeer  = 4
+)
 
 // fetchInBand assembles the chunk's stored form from ≤ PieceSize pieces
 // carried by chunk IQs through the XMPP server.
@@ -120,6 +127,12 @@ func (s *Swarm) fetchInBand(ctx context.Context, p *peer, id chunks.ID) (chunks.
 }
 
 func (s *Swarm) chunkPiece(ctx context.Context, p *peer, id chunks.ID, off int64) (chunkPiece, []byte, error) {
+	select {
+	case p.inBand <- struct{}{}:
+		defer func() { <-p.inBand }()
+	case <-ctx.Done():
+		return chunkPiece{}, nil, ctx.Err()
+	}
 	var piece chunkPiece
 	q := element("chunk", []xmlAttr{attr("id", id.String()), attr("offset", fmt.Sprint(off))}, nil)
 	if err := s.sendIQ(ctx, p.jid, stanza.GetIQ, q, &piece); err != nil {

@@ -21,14 +21,20 @@ import (
 // NS is the XML namespace of every Latus payload, in presence and in IQs.
 const NS = "urn:latus:0"
 
-// Wire limits. Prosody refuses stanzas over c2s_stanza_size_limit (256 KiB
-// by default), so every payload stays well under it after base64.
+// Wire limits. Servers refuse stanzas over a size limit (Prosody 256 KiB
+// by default, ejabberd often 64 KiB) and throttle each client (Prosody's
+// stock mod_limits: 10 kB/s), so no Latus stanza exceeds maxStanza: a
+// large one would get the stream closed, and would hold the device's
+// stream (its keepalive pings included) for seconds.
 const (
+	// maxStanza bounds every stanza Latus sends.
+	maxStanza = 16 << 10
 	// PieceSize is the largest slice of a chunk's stored bytes one in-band
-	// chunk IQ carries (≤ 171 KiB once base64-encoded).
-	PieceSize = 128 << 10
-	// indexBudget bounds the (compressed) versions of one index page.
-	indexBudget = 128 << 10
+	// chunk IQ carries (≤ 11 KiB once base64-encoded).
+	PieceSize = 8 << 10
+	// indexBudget bounds the (compressed) versions of one in-band index
+	// page or piece (≤ 14 KiB once base64-encoded).
+	indexBudget = 10 << 10
 	// maxIndexRaw bounds the decompressed versions of one index page.
 	maxIndexRaw = 4 << 20
 	// maxIndexPage bounds the versions one index page may carry.
@@ -38,13 +44,14 @@ const (
 	maxAddrLen = 256
 )
 
-// presencePayload is <latus xmlns='urn:latus:0' device=… fingerprint=… seq=… addr=…/>.
+// presencePayload is <latus xmlns='urn:latus:0' device=… fingerprint=… seq=… addrs=…/>;
+// addrs lists the data channel's addresses, space-separated (addrs.go).
 type presencePayload struct {
 	XMLName     xml.Name `xml:"urn:latus:0 latus"`
 	Device      string   `xml:"device,attr"`
 	Fingerprint string   `xml:"fingerprint,attr"`
 	Seq         uint64   `xml:"seq,attr"`
-	Addr        string   `xml:"addr,attr,omitempty"`
+	Addrs       string   `xml:"addrs,attr,omitempty"`
 }
 
 func (p presencePayload) validate() error {
@@ -54,10 +61,8 @@ func (p presencePayload) validate() error {
 	if p.Device != p.Fingerprint[:identity.DeviceLen] {
 		return fmt.Errorf("presence: device %.40q does not match its fingerprint: %w", p.Device, ErrProtocol)
 	}
-	if p.Addr != "" {
-		if err := validAddr(p.Addr); err != nil {
-			return fmt.Errorf("presence: %w", err)
-		}
+	if _, err := parseAddrs(p.Addrs); err != nil {
+		return fmt.Errorf("presence: %w", err)
 	}
 	return nil
 }
@@ -67,8 +72,8 @@ func (p presencePayload) tokens() xml.TokenReader {
 		attr("device", p.Device), attr("fingerprint", p.Fingerprint),
 		attr("seq", strconv.FormatUint(p.Seq, 10)),
 	}
-	if p.Addr != "" {
-		attrs = append(attrs, attr("addr", p.Addr))
+	if p.Addrs != "" {
+		attrs = append(attrs, attr("addrs", p.Addrs))
 	}
 	return element("latus", attrs, nil)
 }
@@ -97,10 +102,12 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// indexQuery asks for a device's index after position Since.
+// indexQuery asks for a device's index after position Since, or for the
+// piece at Offset of a page split by bytes (index.go).
 type indexQuery struct {
 	XMLName xml.Name `xml:"urn:latus:0 index"`
 	Since   uint64   `xml:"since,attr"`
+	Offset  uint64   `xml:"offset,attr,omitempty"`
 }
 
 // indexPage answers an indexQuery: the versions, each length-prefixed
@@ -110,7 +117,11 @@ type indexPage struct {
 	Next    uint64   `xml:"next,attr"`
 	More    bool     `xml:"more,attr"`
 	Codec   string   `xml:"codec,attr,omitempty"` // "zstd" or "" (none)
-	Data    string   `xml:",chardata"`
+	// Total, when not 0, is the size of a page split by bytes; Data is
+	// then its piece at Offset.
+	Offset uint64 `xml:"offset,attr,omitempty"`
+	Total  uint64 `xml:"total,attr,omitempty"`
+	Data   string `xml:",chardata"`
 }
 
 // encodeVersions is the body of an index page.
@@ -130,51 +141,23 @@ func encodeVersions(vs []meta.FileVersion) ([]byte, error) {
 // decode checks the page and returns its versions. It allocates at most
 // about the size of its input.
 func (p indexPage) decode(since uint64, dec *zstd.Decoder) ([]meta.FileVersion, error) {
-	if len(p.Data) > 2*indexBudget+maxStored/4 {
-		return nil, fmt.Errorf("index page of %d bytes: %w", len(p.Data), ErrProtocol)
+	if len(p.Data) > base64.StdEncoding.EncodedLen(indexBudget) || p.Total != 0 {
+		return nil, fmt.Errorf("index page of %d bytes (total %d): %w", len(p.Data), p.Total, ErrProtocol)
 	}
 	raw, err := base64.StdEncoding.DecodeString(p.Data)
 	if err != nil {
 		return nil, fmt.Errorf("index page: %v: %w", err, ErrProtocol)
 	}
-	switch p.Codec {
-	case "":
-	case "zstd":
-		if raw, err = decodeBounded(dec, raw, maxIndexRaw); err != nil {
-			return nil, fmt.Errorf("index page: %v: %w", err, ErrProtocol)
-		}
-	default:
-		return nil, fmt.Errorf("index page: codec %.20q: %w", p.Codec, ErrProtocol)
-	}
-	var vs []meta.FileVersion
-	for len(raw) > 0 {
-		if len(vs) >= maxIndexPage {
-			return nil, fmt.Errorf("index page over %d versions: %w", maxIndexPage, ErrProtocol)
-		}
-		n, k := binary.Uvarint(raw)
-		if k <= 0 || n > uint64(len(raw)-k) {
-			return nil, fmt.Errorf("index page: bad length: %w", ErrProtocol)
-		}
-		var v meta.FileVersion
-		if err := v.UnmarshalBinary(raw[k : k+int(n)]); err != nil {
-			return nil, fmt.Errorf("index page: version %d: %v: %w", len(vs), err, ErrProtocol)
-		}
-		vs = append(vs, v)
-		raw = raw[k+int(n):]
-	}
-	if len(vs) > 0 && p.Next <= since {
-		return nil, fmt.Errorf("index page: next %d not after %d: %w", p.Next, since, ErrProtocol)
-	}
-	if len(vs) == 0 && p.More {
-		return nil, fmt.Errorf("index page: empty page claims more: %w", ErrProtocol)
-	}
-	return vs, nil
+	return decodePageBody(raw, p.Codec, dec, since, p.Next, p.More)
 }
 
 func (p indexPage) tokens(body []byte) xml.TokenReader {
 	attrs := []xml.Attr{attr("next", strconv.FormatUint(p.Next, 10)), attr("more", strconv.FormatBool(p.More))}
 	if p.Codec != "" {
 		attrs = append(attrs, attr("codec", p.Codec))
+	}
+	if p.Total != 0 {
+		attrs = append(attrs, attr("offset", strconv.FormatUint(p.Offset, 10)), attr("total", strconv.FormatUint(p.Total, 10)))
 	}
 	return element("index", attrs, []byte(base64.StdEncoding.EncodeToString(body)))
 }
@@ -224,10 +207,10 @@ type notifyQuery struct {
 	Seq     uint64   `xml:"seq,attr"`
 }
 
-// dialPayload asks for (empty Addr) or gives the data channel's address.
+// dialPayload asks for (empty Addrs) or gives the data channel's addresses.
 type dialPayload struct {
 	XMLName xml.Name `xml:"urn:latus:0 dial"`
-	Addr    string   `xml:"addr,attr,omitempty"`
+	Addrs   string   `xml:"addrs,attr,omitempty"`
 }
 
 // chunkQuery asks for the piece of a chunk's stored form at Offset.

@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/devices"
 	"github.com/uberan/latus/internal/identity"
 	"github.com/uberan/latus/meta"
 )
@@ -22,10 +23,14 @@ import (
 type Config struct {
 	JID      string   // user@host (bare); the resource is latus-<device>
 	Password string   //
-	Server   string   // host:port of the c2s listener; "" = host:5222
+	Server   string   // host:port of the c2s listener; "" = the domain's _xmpp-client._tcp SRV records, else host:5222
 	Insecure bool     // accept an untrusted server certificate (self-signed test servers)
-	Allow    []string // bare JIDs that are peers; empty = the account's own
-	DataAddr string   // listen address of the TLS data channel; "" = 127.0.0.1:0
+	Allow    []string // bare JIDs of other accounts whose devices are peers; the account's own always is
+	DataAddr string   // listen address of the TLS data channel; "" = ":0" (every interface)
+	// DataExternal is host:port where peers outside this network reach
+	// the data channel (a port forwarded to DataAddr); announced besides
+	// the interfaces' own addresses.
+	DataExternal string
 }
 
 // Options are what Start needs.
@@ -38,6 +43,10 @@ type Options struct {
 	OnOnline func(device string)    // a device became available (must not block)
 	Keeper   Keeper                 // answers keep requests; nil: every keep is refused
 	Logger   *slog.Logger
+	// KnownDevices is the file that binds each device id to the account
+	// and certificate it was first seen with (internal/devices); "" keeps
+	// the bindings in memory for this run only.
+	KnownDevices string
 	// StartOffline makes an unreachable server at Start no error: the
 	// swarm starts disconnected and keeps trying, so a device mounts with
 	// no network. A refused login is still an error.
@@ -52,7 +61,14 @@ type DeviceStatus struct {
 	JID      string // full JID it last used
 	Online   bool
 	Seq      uint64 // highest index position merged from it
-	DataAddr string
+	DataAddr string // the addresses it announced, space-separated
+	// Direct is the address of the data connection to it in use, "" when
+	// there is none (chunks and index pages then travel in-band).
+	Direct string
+	// Received counts the bytes of chunks and index pages it sent since
+	// it came online; RecvRate is their rate over the last 5–10 s (bytes/s).
+	Received int64
+	RecvRate float64
 }
 
 // Swarm is this device's membership in its account's set of devices.
@@ -65,7 +81,7 @@ type Swarm struct {
 	resource  string
 	allowList []jid.JID
 	allow     map[string]bool // bare JIDs, canonical string form
-	dataAddr  string          // announced address of the data channel
+	known     *devices.Registry
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,13 +95,17 @@ type Swarm struct {
 	byJID   map[string]*peer        // online devices by full JID
 	seen    map[string]DeviceStatus // every device seen, for Devices
 	closed  bool
+	// announced is the data channel's address list as last announced.
+	announced string
 
 	keeps        chan struct{}                 // one slot per keep request being answered
 	pendingKeeps map[chunks.Nonce]*pendingKeep // keep requests sent, by nonce; guarded by mu
 	zstd         *zstd.Decoder
 	index        *indexCodec
 
-	pageHint atomic.Int64 // versions in the last index page served
+	lastRecv   atomic.Int64 // unix ns of the last stanza the session delivered to the handler
+	pageHint   atomic.Int64 // versions in the last in-band index page served
+	directHint atomic.Int64 // versions in the last data-channel index page served
 }
 
 // Start listens on the data channel, logs in, announces this device, and
@@ -113,11 +133,11 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	if opts.tune != nil {
 		s.tune = *opts.tune
 	}
-	allow := opts.Config.Allow
-	if len(allow) == 0 {
-		allow = []string{s.bare.String()}
+	if fp := s.tune.impersonate; len(fp) == 64 {
+		s.resource = "latus-" + fp[:identity.DeviceLen]
 	}
-	for _, a := range allow {
+	// The account's own devices are always peers; Allow adds accounts.
+	for _, a := range append([]string{s.bare.String()}, opts.Config.Allow...) {
 		aj, err := jid.Parse(a)
 		if err != nil || aj.Localpart() == "" || aj.Resourcepart() != "" {
 			return nil, fmt.Errorf("start peers: allowed JID %q: want a bare user@host: %w", a, ErrConfig)
@@ -126,6 +146,9 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 			s.allow[aj.String()] = true
 			s.allowList = append(s.allowList, aj)
 		}
+	}
+	if s.known, err = devices.Open(opts.KnownDevices); err != nil {
+		return nil, fmt.Errorf("start peers: %w", err)
 	}
 	if s.zstd, err = newZstdDecoder(); err != nil {
 		return nil, fmt.Errorf("start peers: %w", err)
@@ -140,7 +163,7 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 		s.index.close()
 		return nil, err
 	}
-	sess, err := login(ctx, opts.Config, s.resource, s.tune.loginTimeout)
+	sess, err := login(ctx, opts.Config, s.resource, &s.tune)
 	if err != nil && opts.StartOffline && errors.Is(err, ErrUnreachable) {
 		s.log.Warn("xmpp: server unreachable; starting offline and retrying", "err", err)
 		sess, err = nil, nil
@@ -153,7 +176,7 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if sess != nil {
-		s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddr)
+		s.log.Info("xmpp: logged in", "jid", sess.LocalAddr(), "data", s.dataAddrs())
 	}
 	s.wg.Add(2)
 	go s.run(sess)
@@ -194,6 +217,14 @@ func (s *Swarm) Devices() []DeviceStatus {
 	s.mu.Lock()
 	out := make([]DeviceStatus, 0, len(s.seen))
 	for _, d := range s.seen {
+		if p := s.peers[d.Device]; p != nil {
+			p.mu.Lock()
+			if p.dc != nil && p.dc.alive() {
+				d.Direct = p.dc.addr
+			}
+			p.mu.Unlock()
+			d.Received, d.RecvRate = p.recv.read()
+		}
 		out = append(out, d)
 	}
 	s.mu.Unlock()

@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/uberan/latus/meta"
 
@@ -10,11 +11,11 @@ import (
 )
 
 // indexPage pages this device's index after since: as many versions as
-// fit indexBudget (at least one, so that an oversized version still
-// travels), and whether more follow.
-func (s *Swarm) indexPage(since uint64) (body []byte, next uint64, more bool, err error) {
+// fit budget compressed (at least one, so that an oversized version still
+// travels), and whether more follow. hint remembers how many fit last time.
+func (s *Swarm) indexPage(since uint64, budget int, hint *atomic.Int64) (body []byte, next uint64, more bool, err error) {
 	// Start near the size that fit last time: each retry reads the index again.
-	n := min(maxIndexPage, int(s.pageHint.Load())*5/4+16)
+	n := min(maxIndexPage, int(hint.Load())*5/4+16)
 	for {
 		vs, nx, err := s.opts.Meta.Since(since, n)
 		if err != nil {
@@ -29,11 +30,11 @@ func (s *Swarm) indexPage(since uint64) (body []byte, next uint64, more bool, er
 			continue
 		}
 		body = s.index.enc.EncodeAll(raw, nil)
-		if len(body) > indexBudget && n > 1 {
-			n = max(1, n*indexBudget/len(body)*9/10)
+		if len(body) > budget && n > 1 {
+			n = max(1, n*budget/len(body)*9/10)
 			continue
 		}
-		s.pageHint.Store(int64(len(vs)))
+		hint.Store(int64(len(vs)))
 		return body, nx, nx < s.opts.Meta.IndexSeq(), nil
 	}
 }
@@ -66,23 +67,16 @@ func (s *Swarm) pull(p *peer) error {
 		defer close(done)
 		defer close(pages)
 		for since := pos; ; {
-			var page indexPage
-			err := s.sendIQ(ctx, p.jid, stanza.GetIQ, element("index", []xmlAttr{attr("since", fmt.Sprint(since))}, nil), &page)
-			var vs []meta.FileVersion
-			if err != nil {
-				err = fmt.Errorf("index since %d from %s: %w", since, p.device, err)
-			} else if vs, err = page.decode(since, s.index.dec); err != nil {
-				err = fmt.Errorf("index from %s: %w", p.device, err)
-			}
+			vs, next, more, err := s.fetchIndex(ctx, p, since)
 			select {
-			case pages <- fetched{vs, page.Next, page.More, err}:
+			case pages <- fetched{vs, next, more, err}:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil || !page.More {
+			if err != nil || !more {
 				return
 			}
-			since = page.Next
+			since = next
 		}
 	}()
 	var batch []meta.FileVersion

@@ -25,6 +25,7 @@ type initOptions struct {
 	Allow        []string
 	InsecureTLS  bool
 	DataAddr     string
+	DataExternal string
 	Offline      bool
 	Force        bool
 }
@@ -33,9 +34,10 @@ func (o *initOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.JID, "jid", "", "XMPP account USER@HOST (one account for all your devices)")
 	fs.StringVar(&o.Server, "server", "", "XMPP server HOST:PORT (default: the JID's host, port 5222)")
 	fs.StringVar(&o.PasswordFile, "password-file", "", "file whose first line is the XMPP password (else $"+envPassword+")")
-	fs.StringArrayVar(&o.Allow, "allow", nil, "bare JID whose devices are peers (repeatable; default: your own account)")
+	fs.StringArrayVar(&o.Allow, "allow", nil, "bare JID of another account whose devices are peers too (repeatable; your own account always is)")
 	fs.BoolVar(&o.InsecureTLS, "insecure-tls", false, "accept an untrusted server certificate (self-signed servers only)")
-	fs.StringVar(&o.DataAddr, "data-addr", "", "listen address of the data channel (default 127.0.0.1:0)")
+	fs.StringVar(&o.DataAddr, "data-addr", "", "listen address of the data channel (default :0, every interface)")
+	fs.StringVar(&o.DataExternal, "data-external", "", "HOST:PORT forwarded to the data channel from outside this network, announced to peers")
 	fs.BoolVar(&o.Offline, "offline", false, "do not try to log in to check the account")
 	fs.BoolVar(&o.Force, "force", false, "replace an existing config file")
 }
@@ -79,7 +81,7 @@ func runInit(ctx context.Context, o initOptions, configFile, stateDir string, ou
 	if _, err := os.Stat(configFile); err == nil && !o.Force {
 		return fmt.Errorf("%s already exists; pass --force to replace it", configFile)
 	}
-	x := XMPPConfig{JID: j.String(), Server: o.Server, InsecureTLS: o.InsecureTLS, Allow: o.Allow, DataAddr: o.DataAddr}
+	x := XMPPConfig{JID: j.String(), Server: o.Server, InsecureTLS: o.InsecureTLS, Allow: o.Allow, DataAddr: o.DataAddr, DataExternal: o.DataExternal}
 	if o.PasswordFile != "" {
 		abs, err := filepath.Abs(o.PasswordFile)
 		if err != nil {

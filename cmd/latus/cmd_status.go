@@ -69,11 +69,15 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 	for _, dev := range r.Devices {
-		state := "offline"
+		state, via := "offline", ""
 		if dev.Online {
-			state = "online"
+			state, via = "online", "in-band"
+			if dev.Direct != "" {
+				via = "direct " + dev.Direct
+			}
+			via += ", receiving " + humanBytes(int64(dev.RecvRate)) + "/s"
 		}
-		fmt.Fprintf(out, "  device %s  %-7s  %s\n", dev.Device, state, dev.JID)
+		fmt.Fprintf(out, "  device %s  %-7s  %s  %s\n", dev.Device, state, dev.JID, via)
 	}
 	return nil
 }

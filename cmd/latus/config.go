@@ -64,8 +64,9 @@ type XMPPConfig struct {
 	Password     string   `toml:"password,omitempty"`      // or password_file, or $LATUS_XMPP_PASSWORD
 	PasswordFile string   `toml:"password_file,omitempty"` // file whose first line is the password
 	InsecureTLS  bool     `toml:"insecure_tls,omitempty"`  // accept an untrusted server certificate
-	Allow        []string `toml:"allow,omitempty"`         // bare JIDs that are peers; default the account's own
-	DataAddr     string   `toml:"data_addr,omitempty"`     // data channel listen address; default 127.0.0.1:0
+	Allow        []string `toml:"allow,omitempty"`         // bare JIDs of other accounts whose devices are peers; the own account always is
+	DataAddr     string   `toml:"data_addr,omitempty"`     // data channel listen address; default :0 (every interface)
+	DataExternal string   `toml:"data_external,omitempty"` // host:port forwarded to data_addr, announced to peers
 }
 
 // defaultConfigPath is $XDG_CONFIG_HOME/latus/config.toml (~/.config when unset).
@@ -152,7 +153,7 @@ func (x XMPPConfig) PeersConfig() (peers.Config, error) {
 	}
 	return peers.Config{
 		JID: x.JID, Password: pass, Server: x.Server, Insecure: x.InsecureTLS,
-		Allow: x.Allow, DataAddr: x.DataAddr,
+		Allow: x.Allow, DataAddr: x.DataAddr, DataExternal: x.DataExternal,
 	}, nil
 }
 

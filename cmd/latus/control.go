@@ -70,6 +70,11 @@ type deviceReport struct {
 	Device string `json:"device"`
 	JID    string `json:"jid"`
 	Online bool   `json:"online"`
+	// Direct is the peer address of the data connection in use; empty
+	// when data moves in-band through the XMPP server (or nothing moved yet).
+	Direct string `json:"direct,omitempty"`
+	// RecvRate is bytes/s received from it lately (chunks, index pages).
+	RecvRate float64 `json:"recv_rate"`
 }
 
 // versionReport is one line of `latus log`.

@@ -186,6 +186,7 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 		Keeper:       d.engine,
 		Logger:       d.log.With("pkg", "peers"),
 		StartOffline: true, // files are local first: mount with no network
+		KnownDevices: filepath.Join(d.stateDir, "devices.json"),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to XMPP as %s: %w", pc.JID, err)
@@ -265,7 +266,7 @@ func (d *daemon) status() statusReport {
 	}
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
-			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online})
+			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online, Direct: dev.Direct, RecvRate: dev.RecvRate})
 		}
 	}
 	return r

@@ -2,6 +2,12 @@
 // tests: its own config, data directory, self-signed certificate and free
 // ports, so tests never touch the system's Prosody.
 //
+// The server is configured like a stock Debian Prosody 0.12, because that
+// is what users run: mod_limits on with Debian's c2s rate of 10 kB/s
+// (burst 2 s), the default 256 KiB c2s stanza size limit, the default
+// network settings, and mod_proxy65 as a component (proxy.<Domain>). Code
+// that passes here does not depend on a generous server.
+//
 // Start skips the test when prosody is not installed, unless the CI
 // environment variable is set: there a missing server is a failure.
 package prosodytest
@@ -19,11 +25,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Domain is the virtual host every test server serves.
@@ -36,25 +46,58 @@ const (
 
 // Server is one running (or stopped) private Prosody.
 type Server struct {
-	// Addr is the c2s listener, 127.0.0.1:port; it stays the same across Restart.
+	// Addr is the c2s listener, 127.0.0.1:port (or the first InNetns
+	// address); it stays the same across Restart.
 	Addr string
+	// Port is Addr's port, the same on every listening address.
+	Port int
 	// Domain is the virtual host (user@Domain accounts).
 	Domain string
 	// Dir holds the config, data, certificate and log.
 	Dir string
+	// Proxy65 is the mod_proxy65 component's JID and its stream listener.
+	Proxy65, Proxy65Addr string
 
 	config string
 	binary string
 	ctl    string
+	netns  string   // network namespace to run in ("" = the test's own)
+	ips    []string // listening addresses
 
 	mu   sync.Mutex // guards cmd and done
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
+// Option changes the stock configuration for one test server.
+type Option func(*settings)
+
+type settings struct {
+	unlimited []string // localparts listed in mod_limits' unlimited_jids
+	netns     string
+	ips       []string
+}
+
+// InNetns runs the server in the network namespace at path (e.g.
+// /run/netns/NAME, made by the test), listening on ips instead of loopback.
+func InNetns(path string, ips ...string) Option {
+	return func(s *settings) { s.netns, s.ips = path, ips }
+}
+
+// Unlimited exempts the accounts user@Domain from mod_limits (its stock
+// unlimited_jids option), for tests of code paths whose bulk would take
+// minutes at 10 kB/s; everything else stays stock.
+func Unlimited(users ...string) Option {
+	return func(s *settings) { s.unlimited = append(s.unlimited, users...) }
+}
+
 // Start runs a fresh Prosody in t.TempDir() and stops it in t.Cleanup.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	var set settings
+	for _, o := range opts {
+		o(&set)
+	}
 	bin, err := exec.LookPath("prosody")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -72,8 +115,18 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Addr = fmt.Sprintf("127.0.0.1:%d", c2s)
-	if err := s.writeFiles(c2s); err != nil {
+	proxy, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.netns, s.ips = set.netns, set.ips
+	if len(s.ips) == 0 {
+		s.ips = []string{"127.0.0.1"}
+	}
+	s.Port = c2s
+	s.Addr = net.JoinHostPort(s.ips[0], strconv.Itoa(c2s))
+	s.Proxy65, s.Proxy65Addr = "proxy."+Domain, net.JoinHostPort(s.ips[0], strconv.Itoa(proxy))
+	if err := s.writeFiles(c2s, proxy, set); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.start(); err != nil {
@@ -92,7 +145,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (s *Server) writeFiles(c2s int) error {
+func (s *Server) writeFiles(c2s, proxy int, set settings) error {
 	data := filepath.Join(s.Dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
@@ -105,31 +158,86 @@ func (s *Server) writeFiles(c2s int) error {
 	if os.Geteuid() == 0 {
 		runAsRoot = "true"
 	}
+	// Stock Debian limits and sizes: only what a test needs (its own
+	// ports, files and a root user) differs from /etc/prosody/prosody.cfg.lua.
 	cfg := fmt.Sprintf(`-- private test server written by internal/prosodytest
-run_as_root = %s
+run_as_root = %[1]s
 daemonize = false
-pidfile = %q
-data_path = %q
-interfaces = { "127.0.0.1" }
-local_interfaces = { "127.0.0.1" }
-c2s_ports = { %d }
-c2s_stanza_size_limit = 1024*1024
--- Prosody pauses min_wait (1 ms) after each read_size read while more TLS
--- data is buffered: with the defaults a 170 KiB stanza waits ~20 ms per hop.
-network_settings = { nagle = false; read_size = 65536; min_wait = 0.00001 }
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "posix" }
-modules_disabled = { "s2s", "limits", "offline", "c2s_limits" }
+pidfile = %[2]q
+data_path = %[3]q
+interfaces = { %[13]s }
+local_interfaces = { %[13]s }
+c2s_ports = { %[4]d }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "posix", "limits", "carbons", "blocklist", "smacks" }
+modules_disabled = { "s2s" }
+limits = {
+	c2s = { rate = "10kb/s" };
+	s2sin = { rate = "30kb/s" };
+}
+unlimited_jids = { %[5]s }
 authentication = "internal_hashed"
 allow_registration = false
 c2s_require_encryption = true
 storage = "internal"
-log = { info = %q; error = %q }
-VirtualHost %q
-	ssl = { certificate = %q; key = %q }
-`, runAsRoot, filepath.Join(s.Dir, "prosody.pid"), data, c2s,
+log = { info = %[6]q; error = %[7]q }
+proxy65_ports = { %[8]d }
+proxy65_interfaces = { %[13]s }
+VirtualHost %[9]q
+	ssl = { certificate = %[10]q; key = %[11]q }
+Component %[12]q "proxy65"
+	proxy65_address = %[14]q
+`, runAsRoot, filepath.Join(s.Dir, "prosody.pid"), data, c2s, luaJIDs(set.unlimited),
 		filepath.Join(s.Dir, "prosody.log"), filepath.Join(s.Dir, "prosody.err"),
-		Domain, certPath, keyPath)
+		proxy, Domain, certPath, keyPath, s.Proxy65, luaStrings(s.ips), s.ips[0])
 	return os.WriteFile(s.config, []byte(cfg), 0o600)
+}
+
+func luaStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// dialIn dials addr from the network namespace at ns ("" = this one). A
+// socket belongs to the namespace of the thread that creates it, so the
+// dial runs on a locked thread moved into ns; that thread is never
+// unlocked, so it ends with its goroutine instead of going back to the pool.
+func dialIn(ns, addr string, timeout time.Duration) (net.Conn, error) {
+	if ns == "" {
+		return net.DialTimeout("tcp", addr, timeout)
+	}
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open(ns)
+		if err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{nil, fmt.Errorf("setns %s: %w", ns, err)}
+			return
+		}
+		c, err := net.DialTimeout("tcp", addr, timeout)
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
+func luaJIDs(users []string) string {
+	q := make([]string, len(users))
+	for i, u := range users {
+		q[i] = fmt.Sprintf("%q", strings.ToLower(u)+"@"+Domain) // as nodeprep folds it
+	}
+	return strings.Join(q, ", ")
 }
 
 func writeCert(certPath, keyPath, host string) error {
@@ -163,6 +271,10 @@ func writeCert(certPath, keyPath, host string) error {
 
 func (s *Server) start() error {
 	cmd := exec.Command(s.binary, "-F", "--config", s.config)
+	if s.netns != "" {
+		// nsenter enters the namespace and execs prosody: same process.
+		cmd = exec.Command("nsenter", "--net="+s.netns, s.binary, "-F", "--config", s.config)
+	}
 	cmd.Dir = s.Dir
 	out, err := os.OpenFile(filepath.Join(s.Dir, "prosody.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -186,7 +298,7 @@ func (s *Server) start() error {
 
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
+		c, err := dialIn(s.netns, s.Addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return nil
