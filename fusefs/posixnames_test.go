@@ -72,6 +72,12 @@ func TestRefusedByDesign(t *testing.T) {
 		}, syscall.EOPNOTSUPP},
 		{"socket node", func() error { return unix.Mknod(filepath.Join(m.Dir, "sock"), unix.S_IFSOCK|0o644, 0) }, syscall.EOPNOTSUPP},
 		{"hard link", func() error { return os.Link(f, filepath.Join(m.Dir, "hard")) }, syscall.EOPNOTSUPP},
+		{"rename exchange", func() error {
+			mustWrite(t, filepath.Join(m.Dir, "g"), []byte("y"))
+			return unix.Renameat2(unix.AT_FDCWD, f, unix.AT_FDCWD, filepath.Join(m.Dir, "g"), unix.RENAME_EXCHANGE)
+		}, syscall.EOPNOTSUPP},
+		{"other xattr", func() error { return unix.Setxattr(f, "user.other", []byte("v"), 0) }, syscall.EOPNOTSUPP},
+		{".latus at the root", func() error { return os.Mkdir(filepath.Join(m.Dir, ".latus"), 0o755) }, syscall.EINVAL},
 	}
 	for _, tc := range tests {
 		if err := tc.op(); !errors.Is(err, tc.want) {

@@ -27,7 +27,7 @@ type stagedFile struct {
 
 	mu           sync.Mutex // guards everything below and the file's content
 	f            *os.File
-	base         meta.FileVersion // the version the content started from
+	base         meta.FileVersion // the version the content started from, or last committed
 	materialized bool             // f holds the content; until then base does
 	dirty        bool             // changed since the last commit
 	truncOnly    bool             // the only change since the last commit is an open with O_TRUNC
@@ -257,9 +257,11 @@ func (f *FS) commitStagedLocked(st *stagedFile) error {
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", p, err)
 	}
-	if _, err := f.commit(meta.Change{Kind: meta.Modified, Path: p, File: nv}); err != nil {
+	vs, err := f.commit(meta.Change{Kind: meta.Modified, Path: p, File: nv})
+	if err != nil {
 		return fmt.Errorf("commit %s: %w", p, err)
 	}
+	st.base = vs[0] // what fstat reports once the path is gone
 	st.dirty, st.truncOnly = false, false
 	return nil
 }
