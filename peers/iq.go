@@ -98,6 +98,10 @@ func (s *Swarm) answerNotify(d *xml.Decoder, start *xml.StartElement, from jid.J
 		return nil, err
 	}
 	if p := s.peerByJID(from); p != nil {
+		// A notify only moves forward: one sent before the pull that
+		// already brought its versions must not look like a restore.
+		for cur := p.seq.Load(); q.Seq > cur && !p.seq.CompareAndSwap(cur, q.Seq); cur = p.seq.Load() {
+		}
 		p.poke(p.pullCh)
 	}
 	return nil, nil

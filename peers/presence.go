@@ -30,6 +30,10 @@ type peer struct {
 
 	pullCh   chan struct{} // it has a new sequence: pull its index
 	notifyCh chan struct{} // we have a new sequence: tell it
+	// seq is the newest index position it announced (presence, notify).
+	// Below the position we merged up to, its index was restored from an
+	// older copy: the next pull starts over (seen versions are skipped).
+	seq atomic.Uint64
 
 	served atomic.Int64 // chunks it served us, for Sources order
 	failed atomic.Int64
@@ -138,6 +142,7 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 	}
 	if old := s.peers[lp.Device]; old != nil {
 		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.announced == lp.Addrs {
+			old.seq.Store(lp.Seq)
 			old.poke(old.pullCh)
 			return false
 		}
@@ -150,6 +155,7 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1),
 		inBand: make(chan struct{}, inBandPerPeer),
 	}
+	p.seq.Store(lp.Seq)
 	s.peers[p.device] = p
 	s.byJID[from.String()] = p
 	p.addrs, _ = parseAddrs(lp.Addrs) // validated with the presence

@@ -50,6 +50,13 @@ func (s *Swarm) pull(p *peer) error {
 	if err != nil {
 		return err
 	}
+	if seq := p.seq.Load(); seq < pos {
+		// Its index is behind what we merged from it: its state dir was
+		// restored from an older copy. Read it again from the start, or
+		// the versions it makes next would sit below our position forever.
+		s.log.Warn("sync: a device's index went back (state dir restored?); reading it again from the start", "peer", p.device, "announced", seq, "merged", pos)
+		pos = 0
+	}
 	type fetched struct {
 		vs   []meta.FileVersion
 		next uint64
