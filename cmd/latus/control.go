@@ -120,6 +120,30 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 		}
 		writeJSON(w, versionReports([]meta.FileVersion{v})[0])
 	})
+	mux.HandleFunc("GET /deleted", func(w http.ResponseWriter, r *http.Request) {
+		ts, err := d.db.Deleted(r.URL.Query().Get("path"))
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, trashedReports(ts))
+	})
+	mux.HandleFunc("POST /restore-deleted", func(w http.ResponseWriter, r *http.Request) {
+		var at time.Time
+		if s := r.URL.Query().Get("at"); s != "" {
+			var err error
+			if at, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				httpError(w, fmt.Errorf("at: %w", err))
+				return
+			}
+		}
+		vs, err := d.restoreDeleted(r.URL.Query().Get("path"), at)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, versionReports(vs))
+	})
 	mux.HandleFunc("POST /prune", func(w http.ResponseWriter, r *http.Request) {
 		rep, err := d.pruner.run(r.URL.Query().Get("dry_run") == "1")
 		if err != nil {
@@ -181,6 +205,8 @@ func httpError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		code, status = "not_found", http.StatusNotFound
+	case errors.Is(err, meta.ErrExists):
+		code, status = "exists", http.StatusConflict
 	case errors.Is(err, meta.ErrInvalidPath):
 		code, status = "invalid_path", http.StatusBadRequest
 	}

@@ -281,6 +281,18 @@ func (d *daemon) restore(p string, n int) (meta.FileVersion, error) {
 	return v, nil
 }
 
+// restoreDeleted brings back a deleted path (meta.DB.RestoreDeleted) and
+// tells the engine and the kernel.
+func (d *daemon) restoreDeleted(p string, at time.Time) ([]meta.FileVersion, error) {
+	vs, err := d.db.RestoreDeleted(p, at)
+	if err != nil {
+		return nil, err
+	}
+	d.engine.Committed(vs)
+	d.fsys.Invalidate(vs)
+	return vs, nil
+}
+
 // metrics registers the daemon's gauges and counters.
 func (d *daemon) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
