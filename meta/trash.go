@@ -219,4 +219,3 @@ func liveAt(h []FileVersion, at time.Time) (FileVersion, bool) {
 	}
 	return FileVersion{}, false
 }
-
