@@ -144,6 +144,14 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 		}
 		writeJSON(w, versionReports(vs))
 	})
+	mux.HandleFunc("GET /pins", func(w http.ResponseWriter, r *http.Request) {
+		ps, err := d.engine.PinReport()
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, pinReports(ps))
+	})
 	mux.HandleFunc("POST /prune", func(w http.ResponseWriter, r *http.Request) {
 		rep, err := d.pruner.run(r.URL.Query().Get("dry_run") == "1")
 		if err != nil {

@@ -131,6 +131,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	d.engine, err = engine.New(engine.Options{
 		Store: d.store, Fetcher: d.fetcher, Meta: d.db,
 		Replicas: cfg.Replicas, KeepAll: cfg.KeepAll,
+		PinsFile: filepath.Join(stateDir, "pins.json"),
 		OnCommit: func(vs []meta.FileVersion) { d.commits.Add(int64(len(vs))) },
 		Logger:   log.With("pkg", "engine"),
 	})
