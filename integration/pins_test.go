@@ -3,6 +3,7 @@ package integration
 import (
 	"crypto/rand"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,25 @@ func TestPinnedFolderFollowsNewFiles(t *testing.T) {
 	}
 	if out := b.mustLatus("pin"); !strings.Contains(out, b.path("docs")) || !strings.Contains(out, "100%") {
 		t.Errorf("latus pin lists:\n%s", out)
+	}
+	aDev := regexp.MustCompile(`device:\s+(\S+)`).FindStringSubmatch(a.mustLatus("status"))[1]
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"docs/two.bin", []string{"state:        local", "pinned:       yes, by docs", "copies:       2 devices", "versions:     2 kept", "by device " + aDev}},
+		{"elsewhere.bin", []string{"state:        remote", "pinned:       no", "copies:       0 devices known"}},
+		{"docs", []string{"(dir)", "files:        2 (3.0 MiB): 2 local, 0 partial, 0 remote", "pinned:       yes\n"}},
+	} {
+		out := b.mustLatus("status", b.path(tc.path))
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("status %s on B lacks %q:\n%s", tc.path, w, out)
+			}
+		}
+	}
+	if out, err := b.latus("status", b.path("nope")); err == nil || !strings.Contains(out, "not found") {
+		t.Errorf("status of a missing path: %v %q", err, out)
 	}
 
 	b.unmount()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,13 +14,44 @@ import (
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "status",
-		Short: "Show the running daemon: mount, files, cache use, devices",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "status [PATH]",
+		Short: "Show the running daemon (mount, files, cache use, devices), or one file or folder",
+		Long: `status shows the running daemon. status PATH shows one file or folder:
+whether its content is here (local, partial or remote), whether it is
+pinned, how many devices hold all of it, the versions kept and its last
+change.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return runPathStatus(cmd.Context(), g, args[0], cmd.OutOrStdout())
+			}
 			return runStatus(cmd.Context(), g, cmd.OutOrStdout())
 		},
 	}
+}
+
+func runPathStatus(ctx context.Context, g *globalOptions, arg string, out io.Writer) error {
+	stateDir, err := g.stateDir()
+	if err != nil {
+		return err
+	}
+	info, err := runningDaemon(stateDir)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\" (\"latus log PATH\" works without one)", stateDir)
+	}
+	p, err := storePath(arg, info.Mountpoint)
+	if err != nil {
+		return err
+	}
+	var r pathReport
+	if err := dialControl(stateDir).do(ctx, "GET", "/stat", url.Values{"path": {p}}, &r); err != nil {
+		return fmt.Errorf("status %s: %w", arg, err)
+	}
+	printPathReport(out, r)
+	return nil
 }
 
 func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {

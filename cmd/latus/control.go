@@ -144,6 +144,14 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 		}
 		writeJSON(w, versionReports(vs))
 	})
+	mux.HandleFunc("GET /stat", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := d.pathStatus(r.URL.Query().Get("path"))
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, rep)
+	})
 	mux.HandleFunc("GET /pins", func(w http.ResponseWriter, r *http.Request) {
 		ps, err := d.engine.PinReport()
 		if err != nil {
