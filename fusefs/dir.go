@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 	"time"
 
@@ -16,6 +17,9 @@ type dirNode struct{ node }
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	p := n.child(name)
 	v, err := n.fsys.meta.Lookup(p)
+	if errors.Is(err, meta.ErrNotFound) {
+		return n.lookupLocal(ctx, name, out) // ignore.go
+	}
 	if err != nil {
 		return nil, n.errno(p, err)
 	}
@@ -56,11 +60,15 @@ func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	for _, v := range vs {
 		entries = append(entries, fuse.DirEntry{Name: baseName(v.Path), Mode: kindBits(v.Kind)})
 	}
+	entries = n.localEntries(entries) // ignore.go
 	return fs.NewListDirStream(entries), 0
 }
 
 func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	p := n.child(name)
+	if n.fsys.isIgnored(p, true) {
+		return n.mkdirLocal(ctx, name, mode, out) // ignore.go
+	}
 	v := meta.FileVersion{Kind: meta.KindDir, Mode: mode & 0o7777, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
 	if err != nil {
@@ -73,6 +81,9 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	p := n.child(name)
 	v, err := n.fsys.meta.Lookup(p)
+	if errors.Is(err, meta.ErrNotFound) {
+		return n.removeLocal(name, true) // ignore.go
+	}
 	if err != nil {
 		return n.errno(p, err)
 	}
@@ -86,6 +97,9 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	p := n.child(name)
 	v, err := n.fsys.meta.Lookup(p)
+	if errors.Is(err, meta.ErrNotFound) {
+		return n.removeLocal(name, false) // ignore.go
+	}
 	if err != nil {
 		return n.errno(p, err)
 	}
@@ -116,6 +130,9 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if from == to {
 		return 0
 	}
+	if handled, errno := n.renameLocal(from, to); handled { // ignore.go
+		return errno
+	}
 	// The replaced target, if open for writing, must not come back when
 	// its handle closes.
 	target := newParent.EmbeddedInode().GetChild(newName)
@@ -130,6 +147,9 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 
 func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	p := n.child(name)
+	if _, err := n.fsys.meta.Lookup(p); n.fsys.isIgnored(p, false) && errors.Is(err, meta.ErrNotFound) {
+		return n.createLocal(ctx, name, flags, mode, out) // ignore.go
+	}
 	v := meta.FileVersion{Kind: meta.KindFile, Mode: mode & 0o7777, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/internal/identity"
 	"github.com/uberan/latus/meta"
 )
@@ -121,7 +123,8 @@ func importOffline(ctx context.Context, stateDir, dir string, progress func(meta
 		return err
 	}
 	defer store.Close()
-	return meta.Import(ctx, dir, db, store, progress)
+	tree := newTreeIgnores(db, func(_ context.Context, id chunks.ID) ([]byte, error) { return store.Read(id) }, slog.New(slog.DiscardHandler))
+	return meta.ImportWith(ctx, dir, db, store, meta.ImportOptions{Progress: progress, Ignored: importIgnores(dir, tree.source).Ignored})
 }
 
 // serveImport runs an import in the daemon, streaming progress lines.
@@ -129,21 +132,20 @@ func (d *daemon) serveImport(ctx context.Context, w http.ResponseWriter, dir str
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	flusher, _ := w.(http.Flusher)
-	err := meta.Import(ctx, dir, d.db, d.store, func(p meta.ImportProgress) {
-		enc.Encode(importLine{ImportProgress: p})
-		if flusher != nil {
-			flusher.Flush()
-		}
+	err := meta.ImportWith(ctx, dir, d.db, d.store, meta.ImportOptions{
+		Progress: func(p meta.ImportProgress) {
+			enc.Encode(importLine{ImportProgress: p})
+			if flusher != nil {
+				flusher.Flush()
+			}
+		},
+		Ignored: importIgnores(dir, d.ignores.source).Ignored,
+		// Each batch: devices are told, the kernel shows the new entries.
+		Committed: func(vs []meta.FileVersion) {
+			d.fsys.Invalidate(vs)
+			d.engine.Committed(vs)
+		},
 	})
-	// Show the new entries at once, whatever the kernel cached.
-	var vs []meta.FileVersion
-	if ents, rerr := os.ReadDir(dir); rerr == nil {
-		for _, e := range ents {
-			vs = append(vs, meta.FileVersion{Path: e.Name()})
-		}
-		d.fsys.Invalidate(vs)
-	}
-	d.engine.Committed(vs)
 	l := importLine{Done: true}
 	if err != nil {
 		l.Error = err.Error()

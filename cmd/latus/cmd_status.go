@@ -74,7 +74,7 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 	fmt.Fprintf(out, "daemon:       pid %d, up %s\n", r.PID, time.Since(r.StartedAt).Round(time.Second))
 	fmt.Fprintf(out, "state dir:    %s\n", r.StateDir)
 	fmt.Fprintf(out, "device:       %s\n", r.Device)
-	fmt.Fprintf(out, "files:        %d files, %d folders, %s, %d versions kept\n", r.Files, r.Dirs, humanBytes(r.Bytes), r.Versions)
+	fmt.Fprintf(out, "files:        %d files, %d folders, %s, %d versions kept; %d ignored files (on this device only)\n", r.Files, r.Dirs, humanBytes(r.Bytes), r.Versions, r.Ignored)
 	capText := "no cap"
 	if r.CacheCap > 0 {
 		capText = humanBytes(r.CacheCap) + fmt.Sprintf(" (%.0f%%)", 100*float64(r.CacheUsed)/float64(r.CacheCap))

@@ -38,6 +38,7 @@ type statusReport struct {
 	Dirs           int            `json:"dirs"`
 	Bytes          int64          `json:"bytes"`
 	Versions       int            `json:"versions"`
+	Ignored        int            `json:"ignored_files"` // files kept on this device only (.latusignore)
 	CacheUsed      int64          `json:"cache_used"`
 	CacheCap       int64          `json:"cache_cap"`
 	Chunks         int            `json:"chunks"`

@@ -20,6 +20,7 @@ import (
 	"github.com/uberan/latus/engine"
 	"github.com/uberan/latus/fusefs"
 	"github.com/uberan/latus/internal/identity"
+	"github.com/uberan/latus/internal/ignore"
 	"github.com/uberan/latus/meta"
 	"github.com/uberan/latus/peers"
 )
@@ -43,6 +44,8 @@ type daemon struct {
 	started    time.Time
 	commits    atomic.Int64
 	pruner     *pruner
+	ignores    *treeIgnores
+	matcher    *ignore.Matcher // .latusignore rules over the tree
 
 	// Work the daemon runs besides FUSE (imports, prefetches, pins): owned
 	// here, cancelled and waited for before the stores close.
@@ -143,6 +146,8 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if d.replicas == 0 {
 		d.replicas = engine.DefaultReplicas
 	}
+	d.ignores = newTreeIgnores(d.db, d.fetcher.Get, log.With("pkg", "ignore"))
+	d.matcher = ignore.New(d.ignores.source)
 	d.fsys, err = fusefs.New(fusefs.Options{
 		Meta: d.db, Store: d.store, Fetcher: d.fetcher,
 		StagingDir: filepath.Join(stateDir, "staging"),
@@ -150,6 +155,8 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		Copies:     d.engine.Copies,
 		Pin:        d.engine.SetPinned,
 		Logger:     log.With("pkg", "fusefs"),
+		Ignored:    d.matcher.Ignored,
+		LocalDir:   filepath.Join(stateDir, localDirName),
 	})
 	if err != nil {
 		return nil, err
@@ -249,7 +256,7 @@ func (d *daemon) status() statusReport {
 	cst := d.store.CollectStats()
 	r := statusReport{
 		PID: os.Getpid(), Mountpoint: d.mountpoint, StateDir: d.stateDir, Device: d.id.Device,
-		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
+		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions, Ignored: countLocal(d.stateDir, ""),
 		CacheUsed: u.Used, CacheCap: u.Capacity, Chunks: u.Chunks, LocalOnly: u.LocalOnly, Pinned: u.Pinned,
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
 		OpenForWrite: d.fsys.OpenForWrite(), Jobs: int(d.running.Load()),

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/uberan/latus/engine"
@@ -26,6 +28,7 @@ type pathReport struct {
 	ChangedPath string    `json:"changed_path"`
 	// A folder: its files by state.
 	Files   int `json:"files"`
+	Ignored int `json:"ignored"`
 	Local   int `json:"local"`
 	Partial int `json:"partial"`
 	Remote  int `json:"remote"`
@@ -34,6 +37,16 @@ type pathReport struct {
 // pathStatus reports one file or folder.
 func (d *daemon) pathStatus(p string) (pathReport, error) {
 	v, err := d.db.Lookup(p)
+	if errors.Is(err, meta.ErrNotFound) {
+		if fi, lerr := os.Lstat(filepath.Join(d.stateDir, localDirName, filepath.FromSlash(p))); lerr == nil {
+			kind := meta.KindFile
+			if fi.IsDir() {
+				kind = meta.KindDir
+			}
+			return pathReport{Path: p, Kind: kind.String(), State: "ignored", Size: fi.Size(), Changed: fi.ModTime(), ChangedBy: d.id.Device, ChangedPath: p,
+				Ignored: countLocal(d.stateDir, p)}, nil
+		}
+	}
 	if err != nil {
 		return pathReport{}, err
 	}
@@ -95,6 +108,9 @@ func (d *daemon) pathStatus(p string) (pathReport, error) {
 	if r.Copies < 0 {
 		r.Copies = 0
 	}
+	if v.Kind == meta.KindDir {
+		r.Ignored = countLocal(d.stateDir, p)
+	}
 	return r, err
 }
 
@@ -104,10 +120,14 @@ func printPathReport(out io.Writer, r pathReport) {
 		name = "/"
 	}
 	fmt.Fprintf(out, "path:         %s (%s)\n", name, r.Kind)
+	if r.State == "ignored" {
+		fmt.Fprintf(out, "state:        ignored (.latusignore): kept on this device only, never versioned or sent\n")
+		return
+	}
 	if r.State != "" {
 		fmt.Fprintf(out, "state:        %s\n", r.State)
 	} else {
-		fmt.Fprintf(out, "files:        %d (%s): %d local, %d partial, %d remote\n", r.Files, humanBytes(r.Size), r.Local, r.Partial, r.Remote)
+		fmt.Fprintf(out, "files:        %d (%s): %d local, %d partial, %d remote, %d ignored\n", r.Files, humanBytes(r.Size), r.Local, r.Partial, r.Remote, r.Ignored)
 	}
 	switch {
 	case !r.Pinned:
