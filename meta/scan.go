@@ -33,7 +33,7 @@ const (
 // and pipes are skipped with a log line, as are entries whose name is not a
 // valid path (a top-level ".latus", over-long names) and unreadable files.
 // A path that is already live with the same kind and content is left
-// alone; one with the same kind and other content gets a Modified version;
+// alone (a file with the same size, mtime and mode is not even read); one with the same kind and other content gets a Modified version;
 // one of another kind is skipped with a log line. Import stops when ctx is
 // done, keeping the batches already committed.
 func Import(ctx context.Context, dir string, db *DB, store Putter, progress func(ImportProgress)) error {
@@ -246,6 +246,12 @@ func (im *importer) prepare(rel, full string, d fs.DirEntry) importResult {
 		return importResult{skip: true}
 	}
 	var size int64
+	if exists && f.Kind == KindFile && cur.Size == fi.Size() && cur.MTime.Equal(normTime(f.MTime)) && cur.Mode == f.Mode {
+		// Same size, mtime and mode as the version in the tree: taken as
+		// unchanged without reading it (as rsync and git do), so a rescan
+		// of a followed folder costs a stat per file.
+		return importResult{size: cur.Size}
+	}
 	if f.Kind == KindFile {
 		if err := im.putFile(full, &f); errors.Is(err, fs.ErrPermission) {
 			im.log.Warn("skipped: cannot read", "path", rel, "err", err)
