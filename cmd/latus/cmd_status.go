@@ -85,6 +85,13 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 		r.Downloading, humanBytes(int64(r.Downloading)*chunks.MaxChunk), humanBytes(r.Downloaded), r.FetchFailed, r.LocalOnly)
 	fmt.Fprintf(out, "retention:    %s; pruned since start: %d versions by policy, %d because the cache was full; %d unreferenced chunks collected (%s)\n",
 		r.Retention, r.PrunedPolicy, r.PrunedPressure, r.Collected, humanBytes(r.CollectedBytes))
+	for _, w := range r.Watches {
+		line := fmt.Sprintf("following:    %s: %s, %d scans, %d of %d entries in the last, %d deleted", w.Dir, w.State, w.Scans, w.Progress.Files, w.Progress.TotalFiles, w.Deleted)
+		if w.Error != "" {
+			line += "; last error: " + w.Error
+		}
+		fmt.Fprintln(out, line)
+	}
 	if r.XMPP == "" {
 		fmt.Fprintf(out, "sync:         local only (no XMPP account; see \"latus init\")\n")
 		return nil

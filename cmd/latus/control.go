@@ -64,6 +64,7 @@ type statusReport struct {
 	Replicated     int64          `json:"replicated_chunks"`  // chunks another device took over and proved, since start
 	Released       int64          `json:"released_chunks"`    // chunks handed to another device under cache pressure
 	BadProofs      int64          `json:"bad_proofs"`         // keep answers whose proof of possession was wrong
+	Watches        []watchReport  `json:"watches,omitempty"`  // followed folders (latus import --watch)
 }
 
 type deviceReport struct {
@@ -171,6 +172,16 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 	})
 	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.fsys.Flush(); err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, struct{}{})
+	})
+	mux.HandleFunc("POST /watch", func(w http.ResponseWriter, r *http.Request) {
+		d.job(func(context.Context) { d.serveWatch(r.Context(), w, r.URL.Query().Get("dir")) })
+	})
+	mux.HandleFunc("POST /watch/stop", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.watches.stop(r.URL.Query().Get("dir")); err != nil {
 			httpError(w, err)
 			return
 		}

@@ -46,6 +46,7 @@ type daemon struct {
 	pruner     *pruner
 	ignores    *treeIgnores
 	matcher    *ignore.Matcher // .latusignore rules over the tree
+	watches    watchers        // followed folders (latus import --watch)
 
 	// Work the daemon runs besides FUSE (imports, prefetches, pins): owned
 	// here, cancelled and waited for before the stores close.
@@ -271,6 +272,7 @@ func (d *daemon) status() statusReport {
 	if n, err := d.engine.Unreplicated(); err == nil {
 		r.Unreplicated = n
 	}
+	r.Watches = d.watches.reports()
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
 			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online})
