@@ -3,9 +3,7 @@ package fusefs
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -21,13 +19,119 @@ import (
 // versioned and never sent. A directory's listing shows its entries from
 // both; an entry in the stores hides a local one of the same name. The
 // dirNode methods call in here when a name is ignored or not in the
-// stores. A rename between the two sides moves a regular file's content
-// (into the stores or out of them); a directory gets EXDEV, and mv copies.
+// stores. Renaming an ignored regular file to a synced name (an editor
+// saving through "x.tmp") commits its content; the kernel keeps the moved
+// inode, so a localNode whose local file is gone and whose path is in the
+// stores serves that version (adopted). Every other rename across the two
+// sides gets EXDEV, and mv copies.
 
 // localNode is an ignored file or folder.
 type localNode struct{ fs.LoopbackNode }
 
-var _ = (fs.NodeGetxattrer)((*localNode)(nil))
+var (
+	_ = (fs.NodeGetxattrer)((*localNode)(nil))
+	_ = (fs.NodeOpener)((*localNode)(nil))
+	_ = (fs.NodeGetattrer)((*localNode)(nil))
+	_ = (fs.NodeSetattrer)((*localNode)(nil))
+)
+
+// adopted returns the version a localNode now stands for, after its file
+// was renamed into the stores.
+func (n *localNode) adopted() (meta.FileVersion, *FS, bool) {
+	f, ok := n.RootData.RootNode.(*dirNode)
+	if !ok {
+		return meta.FileVersion{}, nil, false
+	}
+	p := n.Path(n.Root())
+	if _, ok := f.fsys.localStat(p); ok {
+		return meta.FileVersion{}, nil, false
+	}
+	v, err := f.fsys.meta.Lookup(p)
+	if err != nil || v.Kind != meta.KindFile {
+		return meta.FileVersion{}, nil, false
+	}
+	return v, f.fsys, true
+}
+
+func (n *localNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if _, f, ok := n.adopted(); ok {
+		return f.openAdopted(n.EmbeddedInode(), n.Path(n.Root()), flags)
+	}
+	return n.LoopbackNode.Open(ctx, flags)
+}
+
+func (n *localNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if v, f, ok := n.adopted(); ok {
+		f.fillAttr(v, &out.Attr)
+		if st := f.stagedOf(n.EmbeddedInode()); st != nil {
+			if size, err := st.size(); err == nil {
+				out.Size = uint64(size)
+			}
+		}
+		return 0
+	}
+	return n.LoopbackNode.Getattr(ctx, fh, out)
+}
+
+func (n *localNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if _, f, ok := n.adopted(); ok {
+		p := n.Path(n.Root())
+		if size, ok := in.GetSize(); ok {
+			if err := f.truncateAdopted(n.EmbeddedInode(), p, fh, int64(size)); err != nil {
+				return f.errnoOf(p, err)
+			}
+		}
+		return n.Getattr(ctx, fh, out)
+	}
+	return n.LoopbackNode.Setattr(ctx, fh, in, out)
+}
+
+// openAdopted opens an adopted node as fileNode.Open opens a file (no
+// page-cache keeping: these nodes are rare and short-lived).
+func (f *FS) openAdopted(ino *fs.Inode, p string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		st, err := f.stage(ino, p, flags&syscall.O_TRUNC != 0)
+		if err != nil {
+			return nil, 0, f.errnoOf(p, err)
+		}
+		return &handle{fsys: f, ino: ino, st: st, write: true}, 0, 0
+	}
+	f.mu.Lock()
+	if st := f.staged[ino]; st != nil {
+		st.opens++
+		f.mu.Unlock()
+		return &handle{fsys: f, ino: ino, st: st}, 0, 0
+	}
+	f.mu.Unlock()
+	v, err := f.meta.Lookup(p)
+	if err != nil {
+		return nil, 0, f.errnoOf(p, err)
+	}
+	return &handle{fsys: f, ino: ino, refs: v.Chunks, size: v.Size}, 0, 0
+}
+
+// truncateAdopted is fileNode.truncate for an adopted node.
+func (f *FS) truncateAdopted(ino *fs.Inode, p string, fh fs.FileHandle, size int64) error {
+	if h, ok := fh.(*handle); ok && h.st != nil {
+		return h.st.truncate(size)
+	}
+	if st := f.stagedOf(ino); st != nil {
+		return st.truncate(size)
+	}
+	st, err := f.stage(ino, p, size == 0)
+	if err != nil {
+		return err
+	}
+	if err := st.truncate(size); err != nil {
+		f.unstage(st)
+		return err
+	}
+	if err := f.commitStaged(st); err != nil {
+		f.unstage(st)
+		return err
+	}
+	return f.unstage(st)
+}
 
 // Getxattr answers user.latus.state with "ignored"; other attributes are
 // the local file's.
@@ -207,18 +311,11 @@ func (n *dirNode) renameLocal(from, to string) (handled bool, errno syscall.Errn
 			return true, syscall.EXDEV
 		}
 		return true, n.fsys.errnoOf(to, n.fsys.adoptLocal(from, to, src))
-	default: // out of the stores
-		v, err := n.fsys.meta.Lookup(from)
-		if err != nil {
-			return true, n.fsys.errnoOf(from, err)
-		}
-		if v.Kind != meta.KindFile {
-			return true, syscall.EXDEV
-		}
-		if ino := n.childInode(path.Base(from)); ino != nil && n.fsys.stagedOf(ino) != nil {
-			return true, syscall.EXDEV // open for writing: mv copies the file
-		}
-		return true, n.fsys.errnoOf(from, n.fsys.disownToLocal(v, to))
+	default:
+		// Out of the stores: the kernel would keep the moved inode as a
+		// synced file under an ignored name. EXDEV makes mv (and editors
+		// keeping a backup, "x" → "x~") copy instead.
+		return true, syscall.EXDEV
 	}
 }
 
@@ -255,39 +352,3 @@ func (f *FS) adoptLocal(from, to string, st syscall.Stat_t) error {
 	}
 	return os.Remove(f.localPath(from))
 }
-
-// disownToLocal copies v's content to the ignored path to and deletes v
-// from the stores (a version of it stays in history).
-func (f *FS) disownToLocal(v meta.FileVersion, to string) error {
-	lt := f.localPath(to)
-	if err := os.MkdirAll(filepath.Dir(lt), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(lt), ".latus-move-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := f.materialize(tmp, v); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Truncate(v.Size); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(os.FileMode(v.Mode & 0o777)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), lt); err != nil {
-		return err
-	}
-	_, err = f.commit(meta.Change{Kind: meta.Deleted, Path: v.Path})
-	return err
-}
-
-var _ io.WriterAt = (*os.File)(nil)
