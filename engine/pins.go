@@ -24,13 +24,6 @@ const (
 	Unpin                     // unpin the path (fetches nothing)
 )
 
-// ErrNotPinned is returned when a path to unpin is not pinned.
-var ErrNotPinned = errors.New("engine: not pinned")
-
-// ErrPinnedAbove is returned when a path to unpin is kept by a pinned
-// folder above it: pins cover whole subtrees and have no exceptions.
-var ErrPinnedAbove = errors.New("engine: a folder above it is pinned")
-
 // pinSet is the set of pinned paths, persisted in a small JSON file.
 type pinSet struct {
 	file string // "" = memory only

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
 )
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
@@ -48,6 +50,9 @@ func runPathStatus(ctx context.Context, g *globalOptions, arg string, out io.Wri
 	}
 	var r pathReport
 	if err := dialControl(stateDir).do(ctx, "GET", "/stat", url.Values{"path": {p}}, &r); err != nil {
+		if errors.Is(err, meta.ErrNotFound) {
+			return fmt.Errorf("status %s: %w (if it was deleted, \"latus log --deleted\" lists it and \"latus restore\" brings it back)", arg, err)
+		}
 		return fmt.Errorf("status %s: %w", arg, err)
 	}
 	printPathReport(out, r)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -190,6 +191,7 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 		OnMerged: func(res meta.MergeResult) {
 			d.fsys.Invalidate(res.Applied)
 			d.engine.Merged(res)
+			d.warmIgnores(res.Applied)
 		},
 		OnOnline:     d.engine.DeviceOnline,
 		Keeper:       d.engine,
@@ -289,6 +291,22 @@ func (d *daemon) restore(p string, n int) (meta.FileVersion, error) {
 	d.engine.Committed([]meta.FileVersion{v})
 	d.fsys.Invalidate([]meta.FileVersion{v})
 	return v, nil
+}
+
+// warmIgnores reads the .latusignore files a merge changed now, on the
+// merging goroutine (the device that sent them is online), so the mount
+// does not wait for one when a file is created.
+func (d *daemon) warmIgnores(vs []meta.FileVersion) {
+	for _, v := range vs {
+		if v.Deleted || path.Base(v.Path) != ignore.FileName {
+			continue
+		}
+		dir := path.Dir(v.Path)
+		if dir == "." {
+			dir = ""
+		}
+		d.ignores.source(dir)
+	}
 }
 
 // restoreDeleted brings back a deleted path (meta.DB.RestoreDeleted) and
