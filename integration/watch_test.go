@@ -51,6 +51,18 @@ func TestImportWatch(t *testing.T) {
 		}
 	}
 
+	// A restarted daemon follows the folder again.
+	a.unmount()
+	a.mount()
+	eventually(t, 5*time.Second, "the followed folder resumed after a restart", func() bool {
+		return strings.Contains(a.mustLatus("status"), "following:    "+src+": watching")
+	})
+	writeTree(t, src, map[string]string{"after-restart.txt": "still followed"})
+	eventually(t, 5*time.Second, "a file created after a restart, on B", func() bool {
+		g, err := os.ReadFile(b.path("after-restart.txt"))
+		return err == nil && string(g) == "still followed"
+	})
+
 	if out, err := a.latus("import", "--watch", src); err == nil || !strings.Contains(out, "already followed") {
 		t.Errorf("following twice: %v %q", err, out)
 	}

@@ -223,6 +223,7 @@ func runDaemon(ctx context.Context, o mountOptions, stateDir, configFile string)
 		d.jobs.Go(func() { d.job(func(ctx context.Context) { d.prefetch(ctx, o.prefetch) }) })
 	}
 	d.jobs.Go(func() { d.pruner.loop(d.jobCtx) })
+	d.watches.resume(d)
 	err = d.serve(ctx)
 	log.Info("unmounted; daemon exits", "err", err)
 	return err

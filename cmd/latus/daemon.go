@@ -83,6 +83,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		return nil, err
 	}
 	d = &daemon{stateDir: stateDir, mountpoint: o.mountpoint, log: log, started: time.Now(), stopControl: func() {}}
+	d.watches.file = filepath.Join(stateDir, watchesName)
 	d.jobCtx, d.cancelJobs = context.WithCancel(context.Background())
 	var closers []func() error
 	defer func() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -54,10 +55,63 @@ type watcher struct {
 	seen map[string]bool // paths found by the last scan
 }
 
-// watchers are the daemon's followed folders, by absolute path.
+// watchers are the daemon's followed folders, by absolute path. The list
+// persists in file, so a restarted daemon follows them again.
 type watchers struct {
-	mu sync.Mutex // guards m
+	file string // <state>/watches.json
+
+	mu sync.Mutex // guards m and file
 	m  map[string]*watcher
+}
+
+const watchesName = "watches.json"
+
+// saved lists the followed folders recorded in the file.
+func (ws *watchers) saved() ([]string, error) {
+	b, err := os.ReadFile(ws.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	if err := json.Unmarshal(b, &dirs); err != nil {
+		return nil, fmt.Errorf("%s: %w (it lists the folders latus import --watch follows; fix or delete it)", ws.file, err)
+	}
+	return dirs, nil
+}
+
+// save records the followed folders; ws.mu is held.
+func (ws *watchers) saveLocked() error {
+	dirs := make([]string, 0, len(ws.m))
+	for d := range ws.m {
+		dirs = append(dirs, d)
+	}
+	slices.Sort(dirs)
+	b, _ := json.Marshal(dirs)
+	tmp := ws.file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, ws.file)
+}
+
+// resume follows again the folders a previous daemon followed, in the
+// background; a folder that is gone is dropped with a log line.
+func (ws *watchers) resume(d *daemon) {
+	dirs, err := ws.saved()
+	if err != nil {
+		d.log.Warn("followed folders not resumed", "err", err)
+		return
+	}
+	for _, dir := range dirs {
+		d.jobs.Go(func() {
+			if err := ws.start(d.jobCtx, d, dir, nil); err != nil && d.jobCtx.Err() == nil {
+				d.log.Warn("stopped following", "dir", dir, "err", err)
+			}
+		})
+	}
 }
 
 // start follows dir: the first scan runs before start returns (progress
@@ -93,18 +147,21 @@ func (ws *watchers) start(ctx context.Context, d *daemon, dir string, progress f
 		cancel()
 		ws.mu.Lock()
 		delete(ws.m, dir)
+		if ctx.Err() == nil { // not a daemon stopping: forget the folder
+			ws.saveLocked()
+		}
 		ws.mu.Unlock()
 		return err
 	}
+	ws.mu.Lock()
+	if err := ws.saveLocked(); err != nil {
+		w.log.Warn("followed folders not saved: not resumed after a restart", "err", err)
+	}
+	ws.mu.Unlock()
 	d.jobs.Go(func() {
 		defer close(w.done)
 		defer fw.Close()
 		w.follow(wctx, fw)
-		ws.mu.Lock()
-		if ws.m[dir] == w {
-			delete(ws.m, dir)
-		}
-		ws.mu.Unlock()
 	})
 	return nil
 }
@@ -114,7 +171,14 @@ func (ws *watchers) stop(dir string) error {
 	ws.mu.Lock()
 	w := ws.m[dir]
 	delete(ws.m, dir)
+	var serr error
+	if w != nil {
+		serr = ws.saveLocked()
+	}
 	ws.mu.Unlock()
+	if serr != nil {
+		return fmt.Errorf("stopped, but the list of followed folders was not saved (%w): it is followed again after a restart", serr)
+	}
 	if w == nil {
 		return fmt.Errorf("%s is not followed (\"latus status\" lists the followed folders): %w", dir, meta.ErrNotFound)
 	}
