@@ -23,9 +23,10 @@ import (
 	"github.com/uberan/latus/meta"
 )
 
-// The daemon answers `latus status`, `log`, `restore` and `import` on a
-// unix socket in the state dir (HTTP, JSON), and serves Prometheus metrics
-// at /metrics there.
+// The daemon answers `latus status [PATH]`, `log [--deleted]`, `restore`,
+// `import [--watch|--stop]`, `prefetch`, `pin` and `unpin` on a unix socket
+// in the state dir (HTTP, JSON), and serves Prometheus metrics at /metrics
+// there.
 const socketName = "latus.sock"
 
 // statusReport is what /status returns.

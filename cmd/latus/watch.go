@@ -27,8 +27,9 @@ import (
 // and gone now is deleted in Latus. Only paths this follower saw are ever
 // deleted: files made in the mount are the user's.
 const (
-	watchQuiet  = 200 * time.Millisecond
-	watchRescan = 10 * time.Minute
+	watchQuiet    = 200 * time.Millisecond
+	watchMaxDelay = 2 * time.Second // a scan at least this often while events keep coming
+	watchRescan   = 10 * time.Minute
 )
 
 // watchReport is one followed folder in /status.
@@ -214,6 +215,7 @@ func (w *watcher) follow(ctx context.Context, fw *fsnotify.Watcher) {
 	defer rescan.Stop()
 	quiet := time.NewTimer(time.Hour)
 	quiet.Stop()
+	var pending time.Time // first event not scanned yet
 	for {
 		select {
 		case <-ctx.Done():
@@ -227,8 +229,16 @@ func (w *watcher) follow(ctx context.Context, fw *fsnotify.Watcher) {
 					w.addWatches(fw, ev.Name) // before its files are scanned
 				}
 			}
-			quiet.Reset(watchQuiet)
-			continue
+			if pending.IsZero() {
+				pending = time.Now()
+			}
+			// Wait for a quiet moment, but not forever: a long copy into
+			// the folder shows up as it goes.
+			if time.Since(pending) < watchMaxDelay {
+				quiet.Reset(watchQuiet)
+				continue
+			}
+			quiet.Stop()
 		case err, ok := <-fw.Errors:
 			if !ok {
 				return
@@ -238,6 +248,7 @@ func (w *watcher) follow(ctx context.Context, fw *fsnotify.Watcher) {
 		case <-quiet.C:
 		case <-rescan.C:
 		}
+		pending = time.Time{}
 		if err := w.scan(ctx, fw, nil); err != nil && ctx.Err() == nil {
 			w.log.Warn("scan", "err", err)
 		}
