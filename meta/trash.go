@@ -23,15 +23,29 @@ type Trashed struct {
 
 // Deleted lists the paths at or under dir ("" = root) whose current
 // version is a deletion, in path order. Paths with no live version kept
-// (their history pruned) are left out: there is nothing to bring back.
+// (their history pruned) are left out: there is nothing to bring back;
+// so are the old paths of renames whose new path is current.
 func (db *DB) Deleted(dir string) ([]Trashed, error) {
 	if err := validDir(dir); err != nil {
 		return nil, fmt.Errorf("deleted: %w", err)
 	}
 	var out []Trashed
 	err := db.view(func(t *txn) error {
+		// A rename leaves a tombstone at the old path; it is not in the
+		// trash while the renamed version is current.
+		moved := map[string]bool{}
+		err := t.files.ForEach(func(_, val []byte) error {
+			v, err := decodeVersion(val)
+			if err == nil && !v.Deleted && v.Change == Renamed {
+				moved[v.From] = true
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
 		visit := func(v FileVersion) error {
-			if !v.Deleted {
+			if !v.Deleted || moved[v.Path] {
 				return nil
 			}
 			h, err := t.history(v.Path)

@@ -108,6 +108,8 @@ func TestDeletedLists(t *testing.T) {
 	TestWrite(t, db, "y", []byte("y"), t0)
 	TestCommit(t, db, Change{Kind: Deleted, Path: "d/x", File: FileVersion{MTime: t0.Add(time.Hour)}})
 	TestCommit(t, db, Change{Kind: Deleted, Path: "y"})
+	TestWrite(t, db, "m1", []byte("moved"), t0)
+	TestCommit(t, db, Change{Kind: Renamed, From: "m1", Path: "m2"}) // a move is no deletion
 	for _, tc := range []struct {
 		dir  string
 		want []string
