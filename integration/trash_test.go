@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTrashRestoresFolder deletes a folder with rm -r inside the mount,
@@ -58,4 +59,30 @@ func TestTrashRestoresFolder(t *testing.T) {
 	if got := readFile(t, d.path("docs/a.txt")); got != "alpha" {
 		t.Errorf("docs/a.txt restored offline: %q", got)
 	}
+}
+
+// TestTrashRestoreReachesOtherDevice deletes a folder on A and brings it
+// back on B: the restore is a local commit on B that A hears of.
+func TestTrashRestoreReachesOtherDevice(t *testing.T) {
+	acct := newAccount(t)
+	a, b := acct.device(t), acct.device(t)
+	writeTree(t, a.mnt, map[string]string{"album/one.txt": "one", "album/two/three.txt": "three"})
+	eventually(t, 5*time.Second, "album on B", func() bool {
+		g, err := os.ReadFile(b.path("album/two/three.txt"))
+		return err == nil && string(g) == "three"
+	})
+	sh(t, a.mnt, "rm -r album")
+	eventually(t, 5*time.Second, "album deleted on B", func() bool {
+		_, err := os.Lstat(b.path("album"))
+		return os.IsNotExist(err)
+	})
+	if out := b.mustLatus("log", "--deleted"); !strings.Contains(out, " album/\n") {
+		t.Fatalf("B's trash:\n%s", out)
+	}
+	b.mustLatus("restore", b.path("album"))
+	eventually(t, 5*time.Second, "album restored on B back on A", func() bool {
+		g1, err1 := os.ReadFile(a.path("album/one.txt"))
+		g2, err2 := os.ReadFile(a.path("album/two/three.txt"))
+		return err1 == nil && err2 == nil && string(g1) == "one" && string(g2) == "three"
+	})
 }
