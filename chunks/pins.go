@@ -79,3 +79,20 @@ func (s *Store) Pins(id ID) (uint32, error) {
 	}
 	return 0, nil
 }
+
+// Pinned returns every chunk with a pin, stored or not.
+func (s *Store) Pinned() ([]ID, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ID
+	for id, e := range s.entries {
+		if e.pins > 0 {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}

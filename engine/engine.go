@@ -27,6 +27,10 @@ type Options struct {
 	OnCommit func([]meta.FileVersion)
 	Logger   *slog.Logger
 
+	// PinsFile is where the pinned paths persist (a JSON list); "" keeps
+	// them in memory only.
+	PinsFile string
+
 	// RetryEvery is how long replication waits after a round that left
 	// work it could not do (no device with room, a failed request); 0 =
 	// 30 s. Commits and devices coming online start a round at once.
@@ -54,6 +58,10 @@ type Engine struct {
 	wg      sync.WaitGroup
 	handOff sync.Mutex // one HandOff at a time
 
+	pins  *pinSet
+	pinCh chan struct{}
+	pinMu sync.Mutex // one re-derivation of pins at a time
+
 	mu   sync.Mutex           // guards full
 	full map[string]time.Time // devices that answered full, until when to skip them
 
@@ -78,7 +86,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	pins, err := loadPins(opts.PinsFile)
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
+		pins: pins, pinCh: make(chan struct{}, 1),
 		store: opts.Store, fetcher: opts.Fetcher, meta: opts.Meta,
 		replicas: opts.Replicas, keepAll: opts.KeepAll, onCommit: opts.OnCommit,
 		log: opts.Logger, retry: opts.RetryEvery,
@@ -91,8 +104,12 @@ func New(opts Options) (*Engine, error) {
 
 // Start runs replication (and, with KeepAll, keeping) until Close.
 func (e *Engine) Start() {
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.replicateLoop()
+	go e.pinLoop()
+	if len(e.pins.list()) > 0 {
+		e.kickPins() // files that changed while the daemon was down
+	}
 	if e.keepAll {
 		e.wg.Add(1)
 		go e.keepLoop()
@@ -135,11 +152,17 @@ func (e *Engine) Committed(vs []meta.FileVersion) {
 	if n := e.network(); n != nil {
 		n.Notify()
 	}
+	if e.pins.touches(vs) {
+		e.kickPins()
+	}
 	e.kick()
 }
 
 // Merged is the hook for versions merged from another device.
 func (e *Engine) Merged(res meta.MergeResult) {
+	if e.pins.touches(res.Applied) {
+		e.kickPins()
+	}
 	if !e.keepAll {
 		return
 	}
@@ -163,6 +186,9 @@ func (e *Engine) DeviceOnline(device string) {
 	e.mu.Lock()
 	delete(e.full, device)
 	e.mu.Unlock()
+	if len(e.pins.list()) > 0 {
+		e.kickPins()
+	}
 	e.kick()
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/uberan/latus/chunks"
-	"github.com/uberan/latus/meta"
 	"go.uber.org/goleak"
 )
 
@@ -161,44 +160,6 @@ func TestSmallCachesLoseNothing(t *testing.T) {
 				t.Errorf("%s: chunk %s is kept by no device", p, id.Short())
 			}
 		}
-	}
-}
-
-func TestFetchPinsAndUnpinsAFolder(t *testing.T) {
-	c := NewTestCluster(t, 0, 1, "a", "b")
-	a, b := c.Devs["a"], c.Devs["b"]
-	meta.TestMkdir(t, a.Meta, "d", time.Now())
-	for i, p := range []string{"d/x", "d/y", "z"} {
-		if err := a.Write(p, chunks.RandomBytes(uint64(40+i), 300_000)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	meta.TestSync(t, b.Meta, a.Meta, 0) // b learns of a's versions as a pull would bring them
-	steps := []struct {
-		mode       FetchMode
-		path       string
-		wantPinned int
-	}{
-		{Prefetch, "z", 0},
-		{Pin, "d", 2},
-		{Pin, "d", 2}, // pins do not stack
-		{Pin, "", 3},
-		{Unpin, "d", 1},
-	}
-	for _, st := range steps {
-		var total int
-		if err := b.Engine.Fetch(t.Context(), st.path, st.mode, func(_, n int) { total = n }); err != nil {
-			t.Fatal(err)
-		}
-		if total == 0 {
-			t.Errorf("%v %q: no progress reported", st.mode, st.path)
-		}
-		if u := b.Store.Usage(); u.Pinned != st.wantPinned {
-			t.Errorf("after %v %q: %d pinned, want %d", st.mode, st.path, u.Pinned, st.wantPinned)
-		}
-	}
-	if _, err := b.Engine.Chunks("nope"); err == nil {
-		t.Error("Chunks of a missing path succeeded")
 	}
 }
 

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 	"time"
 
@@ -19,6 +20,9 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		return nil, errno
 	}
 	v, err := n.fsys.meta.Lookup(p)
+	if errors.Is(err, meta.ErrNotFound) {
+		return n.lookupLocal(ctx, name, out) // ignore.go
+	}
 	if err != nil {
 		return nil, n.errno(p, err)
 	}
@@ -59,6 +63,7 @@ func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	for _, v := range vs {
 		entries = append(entries, fuse.DirEntry{Name: baseName(v.Path), Mode: kindBits(v.Kind)})
 	}
+	entries = n.localEntries(entries) // ignore.go
 	return fs.NewListDirStream(entries), 0
 }
 
@@ -66,6 +71,9 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	p := n.child(name)
 	if errno := nameErrno(p, name); errno != 0 {
 		return nil, errno
+	}
+	if n.fsys.isIgnored(p, true) {
+		return n.mkdirLocal(ctx, name, mode, out) // ignore.go
 	}
 	v := meta.FileVersion{Kind: meta.KindDir, Mode: mode & 0o7777, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
@@ -79,6 +87,9 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	p := n.child(name)
 	v, err := n.fsys.meta.Lookup(p)
+	if errors.Is(err, meta.ErrNotFound) {
+		return n.removeLocal(name, true) // ignore.go
+	}
 	if err != nil {
 		return n.errno(p, err)
 	}
@@ -92,6 +103,9 @@ func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	p := n.child(name)
 	v, err := n.fsys.meta.Lookup(p)
+	if errors.Is(err, meta.ErrNotFound) {
+		return n.removeLocal(name, false) // ignore.go
+	}
 	if err != nil {
 		return n.errno(p, err)
 	}
@@ -125,6 +139,9 @@ func (n *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if from == to {
 		return 0
 	}
+	if handled, errno := n.renameLocal(from, to); handled { // ignore.go
+		return errno
+	}
 	// The replaced target, if open for writing, must not come back when
 	// its handle closes.
 	target := newParent.EmbeddedInode().GetChild(newName)
@@ -141,6 +158,9 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	p := n.child(name)
 	if errno := nameErrno(p, name); errno != 0 {
 		return nil, nil, 0, errno
+	}
+	if _, err := n.fsys.meta.Lookup(p); n.fsys.isIgnored(p, false) && errors.Is(err, meta.ErrNotFound) {
+		return n.createLocal(ctx, name, flags, mode, out) // ignore.go
 	}
 	v := meta.FileVersion{Kind: meta.KindFile, Mode: mode & 0o7777, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})

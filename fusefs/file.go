@@ -22,39 +22,53 @@ type fileNode struct {
 // mount asks for ATOMIC_O_TRUNC, so O_TRUNC arrives here rather than as a
 // separate truncate).
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	ino := n.EmbeddedInode()
-	p := n.path()
+	fh, fl, err := n.fsys.openFile(n.EmbeddedInode(), n.path(), flags, &n.cached)
+	if err != nil {
+		return nil, 0, n.errno(n.path(), err)
+	}
+	return fh, fl, 0
+}
+
+// openFile opens the file at p (inode ino). Writers share its staging
+// file; a reader of a file someone is writing sees the staged content,
+// others a snapshot of the current version. cached, when not nil, is the
+// content hash the kernel's page cache holds for the node: the same one
+// again keeps it (FOPEN_KEEP_CACHE).
+func (f *FS) openFile(ino *fs.Inode, p string, flags uint32, cached *chunks.ID) (fs.FileHandle, uint32, error) {
 	trunc := flags&syscall.O_TRUNC != 0
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || trunc {
-		st, err := n.fsys.stage(ino, p, trunc)
+		st, err := f.stage(ino, p, trunc)
 		if err != nil {
-			return nil, 0, n.errno(p, err)
+			return nil, 0, err
 		}
-		n.fsys.mu.Lock()
-		n.cached = chunks.ID{}
-		n.fsys.mu.Unlock()
-		return &handle{fsys: n.fsys, ino: ino, st: st, write: true}, 0, 0
+		if cached != nil {
+			f.mu.Lock()
+			*cached = chunks.ID{}
+			f.mu.Unlock()
+		}
+		return &handle{fsys: f, ino: ino, st: st, write: true}, 0, nil
 	}
-	// A reader of a file someone is writing sees the staged content.
-	n.fsys.mu.Lock()
-	if st := n.fsys.staged[ino]; st != nil {
+	f.mu.Lock()
+	if st := f.staged[ino]; st != nil {
 		st.opens++
-		n.fsys.mu.Unlock()
-		return &handle{fsys: n.fsys, ino: ino, st: st}, 0, 0
+		f.mu.Unlock()
+		return &handle{fsys: f, ino: ino, st: st}, 0, nil
 	}
-	n.fsys.mu.Unlock()
-	v, err := n.fsys.meta.Lookup(p)
+	f.mu.Unlock()
+	v, err := f.meta.Lookup(p)
 	if err != nil {
-		return nil, 0, n.errno(p, err)
+		return nil, 0, err
 	}
 	var fl uint32
-	n.fsys.mu.Lock()
-	if n.cached == v.Hash {
-		fl = fuse.FOPEN_KEEP_CACHE
+	if cached != nil {
+		f.mu.Lock()
+		if *cached == v.Hash {
+			fl = fuse.FOPEN_KEEP_CACHE
+		}
+		*cached = v.Hash
+		f.mu.Unlock()
 	}
-	n.cached = v.Hash
-	n.fsys.mu.Unlock()
-	return &handle{fsys: n.fsys, ino: ino, v: v}, fl, 0
+	return &handle{fsys: f, ino: ino, v: v}, fl, nil
 }
 
 // Setattr adds truncate to chmod and utimens.
@@ -71,22 +85,28 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 	return n.Getattr(ctx, fh, out)
 }
 
-// truncate resizes the staged content. Through a handle (ftruncate) the
-// handle's close commits; by path (truncate(2)) there is no close, so it
-// commits at once, sharing the staging file of handles open meanwhile.
+// truncate resizes the file's content (truncateFile).
 func (n *fileNode) truncate(fh fs.FileHandle, size int64) error {
+	return n.fsys.truncateFile(n.EmbeddedInode(), n.path(), fh, size)
+}
+
+// truncateFile resizes the staged content of the file at p. Through a
+// handle (ftruncate) the handle's close commits; by path (truncate(2))
+// there is no close, so it commits at once, sharing the staging file of
+// handles open meanwhile.
+func (f *FS) truncateFile(ino *fs.Inode, p string, fh fs.FileHandle, size int64) error {
 	if h, ok := fh.(*handle); ok && h.st != nil {
 		return h.st.truncate(size)
 	}
-	st, err := n.fsys.stage(n.EmbeddedInode(), n.path(), false)
+	st, err := f.stage(ino, p, false)
 	if err != nil {
 		return err
 	}
 	err = st.truncate(size)
 	if err == nil {
-		err = n.fsys.commitStaged(st)
+		err = f.commitStaged(st)
 	}
-	if uerr := n.fsys.unstage(st); err == nil {
+	if uerr := f.unstage(st); err == nil {
 		err = uerr
 	}
 	return err

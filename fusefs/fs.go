@@ -36,6 +36,10 @@ type Options struct {
 	Copies     func(meta.FileVersion) int              // devices known to keep all of a version's chunks (user.latus.copies); nil: unknown
 	Pin        func(v meta.FileVersion, on bool) error // setting user.latus.pinned; nil: not supported
 	Logger     *slog.Logger
+	// Ignored paths live in LocalDir, never in the stores (ignore.go);
+	// either unset: nothing is ignored.
+	Ignored  func(p string, isDir bool) bool
+	LocalDir string // <state>/local
 }
 
 // MountOptions configure the kernel mount.
@@ -57,6 +61,8 @@ type FS struct {
 	log      *slog.Logger
 	root     *dirNode
 	uid, gid uint32
+	local    *fs.LoopbackRoot // nil: nothing is ignored (ignore.go)
+	ignored  func(string, bool) bool
 
 	mu     sync.Mutex                // guards staged
 	staged map[*fs.Inode]*stagedFile // files open for writing, by inode
@@ -98,6 +104,10 @@ func New(opts Options) (*FS, error) {
 	f.rescued.Store(int64(len(f.listRescued())))
 	if _, err := f.retryRescued(); err != nil {
 		f.log.Error("content kept from failed commits is still not committed; it stays in "+filepath.Join(opts.StagingDir, failedDir), "err", err)
+	}
+	f.ignored = opts.Ignored
+	if err := f.initLocal(opts.LocalDir); err != nil {
+		return nil, fmt.Errorf("fusefs: local-only dir: %w", err)
 	}
 	return f, nil
 }

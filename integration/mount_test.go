@@ -242,3 +242,17 @@ func TestMountErrors(t *testing.T) {
 		t.Fatal("a refused mount left a mount behind")
 	}
 }
+
+// TestDaemonLogsToRotatedFile finds the daemon's log lines in
+// <state>/latus.log, written through the rotating logger.
+func TestDaemonLogsToRotatedFile(t *testing.T) {
+	d := newDevice(t)
+	d.mount()
+	b, err := os.ReadFile(filepath.Join(d.state, "latus.log"))
+	if err != nil || !strings.Contains(string(b), "msg=mounted") {
+		t.Fatalf("latus.log after mount: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(d.state, "latus.stderr")); err != nil {
+		t.Errorf("latus.stderr: %v", err)
+	}
+}

@@ -33,10 +33,27 @@ const (
 // and pipes are skipped with a log line, as are entries whose name is not a
 // valid path (a top-level ".latus", over-long names) and unreadable files.
 // A path that is already live with the same kind and content is left
-// alone; one with the same kind and other content gets a Modified version;
+// alone (a file with the same size, mtime and mode is not even read); one with the same kind and other content gets a Modified version;
 // one of another kind is skipped with a log line. Import stops when ctx is
 // done, keeping the batches already committed.
 func Import(ctx context.Context, dir string, db *DB, store Putter, progress func(ImportProgress)) error {
+	return ImportWith(ctx, dir, db, store, ImportOptions{Progress: progress})
+}
+
+// ImportOptions are Import's optional hooks.
+type ImportOptions struct {
+	Progress func(ImportProgress)
+	// Ignored says which entries (slash-separated, relative to dir) stay
+	// out, with their contents (.latusignore); nil: none.
+	Ignored func(rel string, isDir bool) bool
+	// Committed is called with the versions of each batch once it is
+	// committed (engine.Committed: devices hear of it batch by batch).
+	Committed func([]FileVersion)
+}
+
+// ImportWith is Import with hooks.
+func ImportWith(ctx context.Context, dir string, db *DB, store Putter, opts ImportOptions) error {
+	progress := opts.Progress
 	if progress == nil {
 		progress = func(ImportProgress) {}
 	}
@@ -55,6 +72,17 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 	release := store.Hold()
 	defer release()
 	var pr ImportProgress
+	walk := func(root string, fn func(rel, full string, d fs.DirEntry) error, invalid func(string, error)) error {
+		return walkTree(root, func(rel, full string, d fs.DirEntry) error {
+			if opts.Ignored != nil && opts.Ignored(rel, d.IsDir()) {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			return fn(rel, full, d)
+		}, invalid)
+	}
 	err = walk(root, func(rel, full string, d fs.DirEntry) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -73,7 +101,7 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	im := &importer{ctx: ctx, db: db, store: store, log: db.log.With("import", root), pr: pr, progress: progress}
+	im := &importer{ctx: ctx, db: db, store: store, log: db.log.With("import", root), pr: pr, progress: progress, committed: opts.Committed}
 	work := make(chan func())
 	var wg sync.WaitGroup
 	for range importWorkers {
@@ -126,14 +154,15 @@ func Import(ctx context.Context, dir string, db *DB, store Putter, progress func
 }
 
 type importer struct {
-	ctx      context.Context
-	db       *DB
-	store    Putter
-	log      *slog.Logger
-	pr       ImportProgress
-	progress func(ImportProgress)
-	pending  []*importJob // walked entries not yet in the batch, in walk order
-	batch    []Change
+	ctx       context.Context
+	db        *DB
+	store     Putter
+	log       *slog.Logger
+	pr        ImportProgress
+	progress  func(ImportProgress)
+	committed func([]FileVersion) // nil: nobody to tell
+	pending   []*importJob        // walked entries not yet in the batch, in walk order
+	batch     []Change
 }
 
 type importJob struct {
@@ -217,6 +246,12 @@ func (im *importer) prepare(rel, full string, d fs.DirEntry) importResult {
 		return importResult{skip: true}
 	}
 	var size int64
+	if exists && f.Kind == KindFile && cur.Size == fi.Size() && cur.MTime.Equal(normTime(f.MTime)) && cur.Mode == f.Mode {
+		// Same size, mtime and mode as the version in the tree: taken as
+		// unchanged without reading it (as rsync and git do), so a rescan
+		// of a followed folder costs a stat per file.
+		return importResult{size: cur.Size}
+	}
 	if f.Kind == KindFile {
 		if err := im.putFile(full, &f); errors.Is(err, fs.ErrPermission) {
 			im.log.Warn("skipped: cannot read", "path", rel, "err", err)
@@ -254,10 +289,14 @@ func (im *importer) flush() error {
 	if len(im.batch) == 0 {
 		return nil
 	}
-	if _, err := im.db.Commit(im.batch); err != nil {
+	vs, err := im.db.Commit(im.batch)
+	if err != nil {
 		return err
 	}
 	im.batch = im.batch[:0]
+	if im.committed != nil {
+		im.committed(vs)
+	}
 	return nil
 }
 
@@ -289,11 +328,11 @@ func (c contextReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// walk calls fn for every entry under root (root itself excluded) with its
+// walkTree calls fn for every entry under root (root itself excluded) with its
 // slash-separated path relative to root, in lexical order, parents first.
 // Entries whose relative path fails ValidatePath are passed to invalid and
 // left out, with their contents.
-func walk(root string, fn func(rel, full string, d fs.DirEntry) error, invalid func(rel string, err error)) error {
+func walkTree(root string, fn func(rel, full string, d fs.DirEntry) error, invalid func(rel string, err error)) error {
 	return filepath.WalkDir(root, func(full string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("walk: %w", err)

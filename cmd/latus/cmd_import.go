@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,20 +15,67 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/internal/identity"
 	"github.com/uberan/latus/meta"
 )
 
+type importOptions struct{ watch, stop bool }
+
+func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.watch, "watch", false, "after the import, keep following DIR: new, changed and deleted files reach Latus (needs a running daemon)")
+	fs.BoolVar(&o.stop, "stop", false, "stop following DIR")
+}
+
 func newImportCommand(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "import DIR",
-		Short: "Copy an existing folder into Latus (its files become the first versions)",
-		Args:  cobra.ExactArgs(1),
+	var o importOptions
+	cmd := &cobra.Command{
+		Use:   "import [--watch | --stop] DIR",
+		Short: "Copy an existing folder into Latus (its files become the first versions), or follow it",
+		Long: `import copies DIR into the Latus root. With --watch the daemon then keeps
+following DIR (fsnotify events, and a rescan every 10 minutes): new and
+changed files are imported, files deleted from DIR are deleted in Latus
+(only files the import brought), and "latus status" shows it. --stop ends
+it. .latusignore files and the default ignores apply.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImport(cmd.Context(), g, args[0], cmd.ErrOrStderr())
+			if o.watch && o.stop {
+				return usageError{errors.New("import takes --watch or --stop, not both")}
+			}
+			if o.stop {
+				return runImportStop(cmd.Context(), g, args[0], cmd.ErrOrStderr())
+			}
+			return runImport(cmd.Context(), g, o, args[0], cmd.ErrOrStderr())
 		},
 	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runImportStop(ctx context.Context, g *globalOptions, dir string, errOut io.Writer) error {
+	stateDir, err := g.stateDir()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	info, err := runningDaemon(stateDir)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		return fmt.Errorf("no daemon running for state dir %s: nothing is followed", stateDir)
+	}
+	var out struct{}
+	if err := dialControl(stateDir).do(ctx, "POST", "/watch/stop", url.Values{"dir": {abs}}, &out); err != nil {
+		return fmt.Errorf("import --stop %s: %w", dir, err)
+	}
+	fmt.Fprintf(errOut, "stopped following %s\n", dir)
+	return nil
 }
 
 // importLine is one line of the daemon's streamed answer to /import.
@@ -37,7 +85,7 @@ type importLine struct {
 	Error string `json:"error,omitempty"`
 }
 
-func runImport(ctx context.Context, g *globalOptions, dir string, errOut io.Writer) error {
+func runImport(ctx context.Context, g *globalOptions, o importOptions, dir string, errOut io.Writer) error {
 	stateDir, err := g.stateDir()
 	if err != nil {
 		return err
@@ -62,9 +110,14 @@ func runImport(ctx context.Context, g *globalOptions, dir string, errOut io.Writ
 	if err != nil {
 		return err
 	}
-	if info != nil {
-		err = importThroughDaemon(ctx, stateDir, abs, progress)
-	} else {
+	switch {
+	case o.watch && info == nil:
+		return fmt.Errorf("import --watch %s: the daemon follows folders; start it with \"latus mount DIR\" first", dir)
+	case o.watch:
+		err = importThroughDaemon(ctx, stateDir, "/watch", abs, progress)
+	case info != nil:
+		err = importThroughDaemon(ctx, stateDir, "/import", abs, progress)
+	default:
 		err = importOffline(ctx, stateDir, abs, progress)
 	}
 	bar.Finish()
@@ -72,11 +125,14 @@ func runImport(ctx context.Context, g *globalOptions, dir string, errOut io.Writ
 		return fmt.Errorf("import %s: %w", dir, err)
 	}
 	fmt.Fprintf(errOut, "imported %s\n", dir)
+	if o.watch {
+		fmt.Fprintf(errOut, "following %s: its changes reach Latus until \"latus import --stop %s\"\n", dir, dir)
+	}
 	return nil
 }
 
-func importThroughDaemon(ctx context.Context, stateDir, dir string, progress func(meta.ImportProgress)) error {
-	resp, err := dialControl(stateDir).call(ctx, "POST", "/import", url.Values{"dir": {dir}})
+func importThroughDaemon(ctx context.Context, stateDir, endpoint, dir string, progress func(meta.ImportProgress)) error {
+	resp, err := dialControl(stateDir).call(ctx, "POST", endpoint, url.Values{"dir": {dir}})
 	if err != nil {
 		return err
 	}
@@ -121,7 +177,26 @@ func importOffline(ctx context.Context, stateDir, dir string, progress func(meta
 		return err
 	}
 	defer store.Close()
-	return meta.Import(ctx, dir, db, store, progress)
+	tree := newTreeIgnores(db, func(_ context.Context, id chunks.ID) ([]byte, error) { return store.Read(id) }, slog.New(slog.DiscardHandler))
+	return meta.ImportWith(ctx, dir, db, store, meta.ImportOptions{Progress: progress, Ignored: importIgnores(dir, tree.source).Ignored})
+}
+
+// serveWatch starts following dir, streaming the first scan's progress.
+func (d *daemon) serveWatch(ctx context.Context, w http.ResponseWriter, dir string) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	err := d.watches.start(ctx, d, dir, func(p meta.ImportProgress) {
+		enc.Encode(importLine{ImportProgress: p})
+		if flusher != nil {
+			flusher.Flush()
+		}
+	})
+	l := importLine{Done: true}
+	if err != nil {
+		l.Error = err.Error()
+	}
+	enc.Encode(l)
 }
 
 // serveImport runs an import in the daemon, streaming progress lines.
@@ -129,21 +204,20 @@ func (d *daemon) serveImport(ctx context.Context, w http.ResponseWriter, dir str
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	flusher, _ := w.(http.Flusher)
-	err := meta.Import(ctx, dir, d.db, d.store, func(p meta.ImportProgress) {
-		enc.Encode(importLine{ImportProgress: p})
-		if flusher != nil {
-			flusher.Flush()
-		}
+	err := meta.ImportWith(ctx, dir, d.db, d.store, meta.ImportOptions{
+		Progress: func(p meta.ImportProgress) {
+			enc.Encode(importLine{ImportProgress: p})
+			if flusher != nil {
+				flusher.Flush()
+			}
+		},
+		Ignored: importIgnores(dir, d.ignores.source).Ignored,
+		// Each batch: devices are told, the kernel shows the new entries.
+		Committed: func(vs []meta.FileVersion) {
+			d.fsys.Invalidate(vs)
+			d.engine.Committed(vs)
+		},
 	})
-	// Show the new entries at once, whatever the kernel cached.
-	var vs []meta.FileVersion
-	if ents, rerr := os.ReadDir(dir); rerr == nil {
-		for _, e := range ents {
-			vs = append(vs, meta.FileVersion{Path: e.Name()})
-		}
-		d.fsys.Invalidate(vs)
-	}
-	d.engine.Committed(vs)
 	l := importLine{Done: true}
 	if err != nil {
 		l.Error = err.Error()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +31,7 @@ type mountOptions struct {
 	allowOther    bool
 	debug         bool
 	prefetch      []string
+	logFile       string // set by spawnDaemon: log there, rotated
 	mountpoint    string
 }
 
@@ -41,6 +41,7 @@ func (o *mountOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.allowOther, "allow-other", false, "let other users (and root) use the mount, with normal permission checks")
 	fs.BoolVar(&o.debug, "debug", false, "log every FUSE request")
 	fs.StringArrayVar(&o.prefetch, "prefetch", nil, "fetch this folder (inside the mount) ahead; repeatable")
+	fs.StringVar(&o.logFile, "log-file", "", "log to this file, rotated at 10 MiB (default with --foreground: stderr)")
 }
 
 func newMountCommand(g *globalOptions) *cobra.Command {
@@ -141,10 +142,11 @@ func spawnDaemon(o mountOptions, stateDir, configFile string) error {
 	if err != nil {
 		return err
 	}
-	logPath := filepath.Join(stateDir, "latus.log")
-	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logPath := filepath.Join(stateDir, logName)
+	errPath := filepath.Join(stateDir, stderrName)
+	logFile, err := os.OpenFile(errPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("open log: %w", err)
+		return fmt.Errorf("open %s: %w", errPath, err)
 	}
 	defer logFile.Close()
 	r, w, err := os.Pipe()
@@ -152,7 +154,7 @@ func spawnDaemon(o mountOptions, stateDir, configFile string) error {
 		return err
 	}
 	defer r.Close()
-	args := []string{"mount", "--foreground", "--state", stateDir, "--config", configFile}
+	args := []string{"mount", "--foreground", "--state", stateDir, "--config", configFile, "--log-file", logPath}
 	if o.cacheSize > 0 {
 		args = append(args, "--cache-size", strconv.FormatInt(o.cacheSize, 10))
 	}
@@ -188,13 +190,14 @@ func spawnDaemon(o mountOptions, stateDir, configFile string) error {
 		return errors.New(strings.TrimPrefix(line, "error: "))
 	}
 	cmd.Wait()
-	return fmt.Errorf("the daemon exited before the mount was live; see %s", logPath)
+	return fmt.Errorf("the daemon exited before the mount was live; see %s and %s", logPath, errPath)
 }
 
 // runDaemon serves the mount in this process.
 func runDaemon(ctx context.Context, o mountOptions, stateDir, configFile string) error {
 	ready := readyReporter()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, closeLog := daemonLogger(o.logFile)
+	defer closeLog()
 	lock, err := acquireLock(stateDir)
 	if err != nil {
 		ready(err)
@@ -220,6 +223,7 @@ func runDaemon(ctx context.Context, o mountOptions, stateDir, configFile string)
 		d.jobs.Go(func() { d.job(func(ctx context.Context) { d.prefetch(ctx, o.prefetch) }) })
 	}
 	d.jobs.Go(func() { d.pruner.loop(d.jobCtx) })
+	d.watches.resume(d)
 	err = d.serve(ctx)
 	log.Info("unmounted; daemon exits", "err", err)
 	return err

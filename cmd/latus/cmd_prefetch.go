@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"text/tabwriter"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -29,13 +31,72 @@ func newPrefetchCommand(g *globalOptions) *cobra.Command {
 
 func newPinCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "pin PATH",
-		Short: "Keep a file or folder on this device: fetch it and never evict it",
-		Args:  cobra.ExactArgs(1),
+		Use:   "pin [PATH]",
+		Short: "Keep a file or folder on this device, now and as it changes; with no PATH, list what is pinned",
+		Long: `pin PATH keeps every current and future file under PATH on this device:
+they are fetched now, new and changed files are fetched as they arrive,
+and none of them is evicted. Pins persist across restarts. "latus unpin
+PATH" ends it. With no PATH, pin lists the pinned paths and how much of
+each is on this device.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return runPinList(cmd.Context(), g, cmd.OutOrStdout())
+			}
 			return runFetchVerb(cmd.Context(), g, "/pin", args[0], "pinning", cmd.ErrOrStderr())
 		},
 	}
+}
+
+// pinReport is one line of `latus pin`.
+type pinReport struct {
+	Path       string `json:"path"`
+	Files      int    `json:"files"`
+	Bytes      int64  `json:"bytes"`
+	LocalBytes int64  `json:"local_bytes"`
+}
+
+func pinReports(ps []engine.PinStatus) []pinReport {
+	out := make([]pinReport, len(ps))
+	for i, p := range ps {
+		out[i] = pinReport{Path: p.Path, Files: p.Files, Bytes: p.Bytes, LocalBytes: p.LocalBytes}
+	}
+	return out
+}
+
+func runPinList(ctx context.Context, g *globalOptions, out io.Writer) error {
+	stateDir, err := g.stateDir()
+	if err != nil {
+		return err
+	}
+	info, err := runningDaemon(stateDir)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\"", stateDir)
+	}
+	var ps []pinReport
+	if err := dialControl(stateDir).do(ctx, "GET", "/pins", nil, &ps); err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		fmt.Fprintln(out, "nothing pinned; \"latus pin PATH\" keeps a file or folder on this device")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PATH\tFILES\tSIZE\tLOCAL")
+	for _, p := range ps {
+		local := "100%"
+		if p.Bytes > 0 {
+			local = fmt.Sprintf("%.0f%%", 100*float64(p.LocalBytes)/float64(p.Bytes))
+			if p.LocalBytes < p.Bytes && local == "100%" {
+				local = "99%"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", filepath.Join(info.Mountpoint, p.Path), p.Files, humanBytes(p.Bytes), local)
+	}
+	return tw.Flush()
 }
 
 func newUnpinCommand(g *globalOptions) *cobra.Command {
@@ -107,9 +168,11 @@ func runFetchVerb(ctx context.Context, g *globalOptions, endpoint, arg, verb str
 
 // serveFetch answers /prefetch, /pin and /unpin.
 func (d *daemon) serveFetch(ctx context.Context, w http.ResponseWriter, p string, mode engine.FetchMode) {
-	if _, err := d.engine.Chunks(p); err != nil {
-		httpError(w, err)
-		return
+	if mode != engine.Unpin { // a pinned path that is gone can still be unpinned
+		if _, err := d.engine.Chunks(p); err != nil {
+			httpError(w, err)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)

@@ -2,25 +2,62 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/meta"
 )
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "status",
-		Short: "Show the running daemon: mount, files, cache use, devices",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "status [PATH]",
+		Short: "Show the running daemon (mount, files, cache use, devices), or one file or folder",
+		Long: `status shows the running daemon. status PATH shows one file or folder:
+whether its content is here (local, partial or remote), whether it is
+pinned, how many devices hold all of it, the versions kept and its last
+change.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return runPathStatus(cmd.Context(), g, args[0], cmd.OutOrStdout())
+			}
 			return runStatus(cmd.Context(), g, cmd.OutOrStdout())
 		},
 	}
+}
+
+func runPathStatus(ctx context.Context, g *globalOptions, arg string, out io.Writer) error {
+	stateDir, err := g.stateDir()
+	if err != nil {
+		return err
+	}
+	info, err := runningDaemon(stateDir)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\" (\"latus log PATH\" works without one)", stateDir)
+	}
+	p, err := storePath(arg, info.Mountpoint)
+	if err != nil {
+		return err
+	}
+	var r pathReport
+	if err := dialControl(stateDir).do(ctx, "GET", "/stat", url.Values{"path": {p}}, &r); err != nil {
+		if errors.Is(err, meta.ErrNotFound) {
+			return fmt.Errorf("status %s: %w (if it was deleted, \"latus log --deleted\" lists it and \"latus restore\" brings it back)", arg, err)
+		}
+		return fmt.Errorf("status %s: %w", arg, err)
+	}
+	printPathReport(out, r)
+	return nil
 }
 
 func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
@@ -43,7 +80,7 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 	fmt.Fprintf(out, "daemon:       pid %d, up %s\n", r.PID, time.Since(r.StartedAt).Round(time.Second))
 	fmt.Fprintf(out, "state dir:    %s\n", r.StateDir)
 	fmt.Fprintf(out, "device:       %s\n", r.Device)
-	fmt.Fprintf(out, "files:        %d files, %d folders, %s, %d versions kept\n", r.Files, r.Dirs, humanBytes(r.Bytes), r.Versions)
+	fmt.Fprintf(out, "files:        %d files, %d folders, %s, %d versions kept; %d ignored files (on this device only)\n", r.Files, r.Dirs, humanBytes(r.Bytes), r.Versions, r.Ignored)
 	capText := "no cap"
 	if r.CacheCap > 0 {
 		capText = humanBytes(r.CacheCap) + fmt.Sprintf(" (%.0f%%)", 100*float64(r.CacheUsed)/float64(r.CacheCap))
@@ -57,6 +94,13 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 		r.Downloading, humanBytes(int64(r.Downloading)*chunks.MaxChunk), humanBytes(r.Downloaded), r.FetchFailed, r.LocalOnly)
 	fmt.Fprintf(out, "retention:    %s; pruned since start: %d versions by policy, %d because the cache was full; %d unreferenced chunks collected (%s)\n",
 		r.Retention, r.PrunedPolicy, r.PrunedPressure, r.Collected, humanBytes(r.CollectedBytes))
+	for _, w := range r.Watches {
+		line := fmt.Sprintf("following:    %s: %s, %d scans, %d of %d entries in the last, %d deleted", w.Dir, w.State, w.Scans, w.Progress.Files, w.Progress.TotalFiles, w.Deleted)
+		if w.Error != "" {
+			line += "; last error: " + w.Error
+		}
+		fmt.Fprintln(out, line)
+	}
 	if r.XMPP == "" {
 		fmt.Fprintf(out, "sync:         local only (no XMPP account; see \"latus init\")\n")
 		return nil

@@ -23,9 +23,10 @@ import (
 	"github.com/uberan/latus/meta"
 )
 
-// The daemon answers `latus status`, `log`, `restore` and `import` on a
-// unix socket in the state dir (HTTP, JSON), and serves Prometheus metrics
-// at /metrics there.
+// The daemon answers `latus status [PATH]`, `log [--deleted]`, `restore`,
+// `import [--watch|--stop]`, `prefetch`, `pin` and `unpin` on a unix socket
+// in the state dir (HTTP, JSON), and serves Prometheus metrics at /metrics
+// there.
 const socketName = "latus.sock"
 
 // statusReport is what /status returns.
@@ -38,6 +39,7 @@ type statusReport struct {
 	Dirs           int            `json:"dirs"`
 	Bytes          int64          `json:"bytes"`
 	Versions       int            `json:"versions"`
+	Ignored        int            `json:"ignored_files"` // files kept on this device only (.latusignore)
 	CacheUsed      int64          `json:"cache_used"`
 	CacheCap       int64          `json:"cache_cap"`
 	Chunks         int            `json:"chunks"`
@@ -64,6 +66,7 @@ type statusReport struct {
 	Replicated     int64          `json:"replicated_chunks"`  // chunks another device took over and proved, since start
 	Released       int64          `json:"released_chunks"`    // chunks handed to another device under cache pressure
 	BadProofs      int64          `json:"bad_proofs"`         // keep answers whose proof of possession was wrong
+	Watches        []watchReport  `json:"watches,omitempty"`  // followed folders (latus import --watch)
 }
 
 type deviceReport struct {
@@ -126,6 +129,46 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 		}
 		writeJSON(w, versionReports([]meta.FileVersion{v})[0])
 	})
+	mux.HandleFunc("GET /deleted", func(w http.ResponseWriter, r *http.Request) {
+		ts, err := d.db.Deleted(r.URL.Query().Get("path"))
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, trashedReports(ts))
+	})
+	mux.HandleFunc("POST /restore-deleted", func(w http.ResponseWriter, r *http.Request) {
+		var at time.Time
+		if s := r.URL.Query().Get("at"); s != "" {
+			var err error
+			if at, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				httpError(w, fmt.Errorf("at: %w", err))
+				return
+			}
+		}
+		vs, err := d.restoreDeleted(r.URL.Query().Get("path"), at)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, versionReports(vs))
+	})
+	mux.HandleFunc("GET /stat", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := d.pathStatus(r.URL.Query().Get("path"))
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, rep)
+	})
+	mux.HandleFunc("GET /pins", func(w http.ResponseWriter, r *http.Request) {
+		ps, err := d.engine.PinReport()
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, pinReports(ps))
+	})
 	mux.HandleFunc("POST /prune", func(w http.ResponseWriter, r *http.Request) {
 		rep, err := d.pruner.run(r.URL.Query().Get("dry_run") == "1")
 		if err != nil {
@@ -136,6 +179,16 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 	})
 	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.fsys.Flush(); err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, struct{}{})
+	})
+	mux.HandleFunc("POST /watch", func(w http.ResponseWriter, r *http.Request) {
+		d.job(func(context.Context) { d.serveWatch(r.Context(), w, r.URL.Query().Get("dir")) })
+	})
+	mux.HandleFunc("POST /watch/stop", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.watches.stop(r.URL.Query().Get("dir")); err != nil {
 			httpError(w, err)
 			return
 		}
@@ -187,6 +240,8 @@ func httpError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		code, status = "not_found", http.StatusNotFound
+	case errors.Is(err, meta.ErrExists):
+		code, status = "exists", http.StatusConflict
 	case errors.Is(err, meta.ErrInvalidPath):
 		code, status = "invalid_path", http.StatusBadRequest
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/uberan/latus/engine"
 	"github.com/uberan/latus/fusefs"
 	"github.com/uberan/latus/internal/identity"
+	"github.com/uberan/latus/internal/ignore"
 	"github.com/uberan/latus/meta"
 	"github.com/uberan/latus/peers"
 )
@@ -43,6 +45,9 @@ type daemon struct {
 	started    time.Time
 	commits    atomic.Int64
 	pruner     *pruner
+	ignores    *treeIgnores
+	matcher    *ignore.Matcher // .latusignore rules over the tree
+	watches    watchers        // followed folders (latus import --watch)
 
 	// Work the daemon runs besides FUSE (imports, prefetches, pins): owned
 	// here, cancelled and waited for before the stores close.
@@ -78,6 +83,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		return nil, err
 	}
 	d = &daemon{stateDir: stateDir, mountpoint: o.mountpoint, log: log, started: time.Now(), stopControl: func() {}}
+	d.watches.file = filepath.Join(stateDir, watchesName)
 	d.jobCtx, d.cancelJobs = context.WithCancel(context.Background())
 	var closers []func() error
 	defer func() {
@@ -131,6 +137,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	d.engine, err = engine.New(engine.Options{
 		Store: d.store, Fetcher: d.fetcher, Meta: d.db,
 		Replicas: cfg.Replicas, KeepAll: cfg.KeepAll,
+		PinsFile: filepath.Join(stateDir, "pins.json"),
 		OnCommit: func(vs []meta.FileVersion) { d.commits.Add(int64(len(vs))) },
 		Logger:   log.With("pkg", "engine"),
 	})
@@ -142,6 +149,8 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if d.replicas == 0 {
 		d.replicas = engine.DefaultReplicas
 	}
+	d.ignores = newTreeIgnores(d.db, d.fetcher.Get, log.With("pkg", "ignore"))
+	d.matcher = ignore.New(d.ignores.source)
 	d.fsys, err = fusefs.New(fusefs.Options{
 		Meta: d.db, Store: d.store, Fetcher: d.fetcher,
 		StagingDir: filepath.Join(stateDir, "staging"),
@@ -149,6 +158,8 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		Copies:     d.engine.Copies,
 		Pin:        d.engine.SetPinned,
 		Logger:     log.With("pkg", "fusefs"),
+		Ignored:    d.matcher.Ignored,
+		LocalDir:   filepath.Join(stateDir, localDirName),
 	})
 	if err != nil {
 		return nil, err
@@ -181,6 +192,7 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 		OnMerged: func(res meta.MergeResult) {
 			d.fsys.Invalidate(res.Applied)
 			d.engine.Merged(res)
+			d.warmIgnores(res.Applied)
 		},
 		OnOnline:     d.engine.DeviceOnline,
 		Keeper:       d.engine,
@@ -249,7 +261,7 @@ func (d *daemon) status() statusReport {
 	cst := d.store.CollectStats()
 	r := statusReport{
 		PID: os.Getpid(), Mountpoint: d.mountpoint, StateDir: d.stateDir, Device: d.id.Device,
-		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions,
+		Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, Versions: st.Versions, Ignored: countLocal(d.stateDir, ""),
 		CacheUsed: u.Used, CacheCap: u.Capacity, Chunks: u.Chunks, LocalOnly: u.LocalOnly, Pinned: u.Pinned,
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
 		OpenForWrite: d.fsys.OpenForWrite(), Kept: d.fsys.Rescued(), Jobs: int(d.running.Load()),
@@ -264,6 +276,7 @@ func (d *daemon) status() statusReport {
 	if n, err := d.engine.Unreplicated(); err == nil {
 		r.Unreplicated = n
 	}
+	r.Watches = d.watches.reports()
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
 			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online, Direct: dev.Direct, RecvRate: dev.RecvRate})
@@ -280,6 +293,34 @@ func (d *daemon) restore(p string, n int) (meta.FileVersion, error) {
 	d.engine.Committed([]meta.FileVersion{v})
 	d.fsys.Invalidate([]meta.FileVersion{v})
 	return v, nil
+}
+
+// warmIgnores reads the .latusignore files a merge changed now, on the
+// merging goroutine (the device that sent them is online), so the mount
+// does not wait for one when a file is created.
+func (d *daemon) warmIgnores(vs []meta.FileVersion) {
+	for _, v := range vs {
+		if v.Deleted || path.Base(v.Path) != ignore.FileName {
+			continue
+		}
+		dir := path.Dir(v.Path)
+		if dir == "." {
+			dir = ""
+		}
+		d.ignores.source(dir)
+	}
+}
+
+// restoreDeleted brings back a deleted path (meta.DB.RestoreDeleted) and
+// tells the engine and the kernel.
+func (d *daemon) restoreDeleted(p string, at time.Time) ([]meta.FileVersion, error) {
+	vs, err := d.db.RestoreDeleted(p, at)
+	if err != nil {
+		return nil, err
+	}
+	d.engine.Committed(vs)
+	d.fsys.Invalidate(vs)
+	return vs, nil
 }
 
 // metrics registers the daemon's gauges and counters.

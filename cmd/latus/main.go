@@ -85,6 +85,7 @@ func newRootCommand() *cobra.Command {
 		newPinCommand(g),
 		newUnpinCommand(g),
 		newInitCommand(g.paths),
+		newServiceCommand(g),
 	)
 	return root
 }
