@@ -71,6 +71,7 @@ func xattr(p, name string) string {
 
 func TestTwoDevicesSync(t *testing.T) {
 	acct := newAccount(t)
+	acct.config = "replicas = 1\n" // B fetches on first read, not by replication
 	a, b := acct.device(t), acct.device(t)
 
 	data := make([]byte, 5<<20)

@@ -264,7 +264,19 @@ func (d *daemon) prefetch(ctx context.Context, dirs []string) {
 		}
 		start := time.Now()
 		var chunks int
-		err = d.engine.Fetch(ctx, p, engine.Prefetch, func(_, total int) { chunks = total })
+		// At mount the other devices are usually not online yet: what no
+		// device could supply is tried again until it arrives.
+		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+			err = d.engine.Fetch(ctx, p, engine.Prefetch, func(_, total int) { chunks = total })
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			d.log.Info("prefetch: waiting for devices that hold the data", "dir", dir, "retry in", wait, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
 		d.log.Info("prefetched", "dir", dir, "chunks", chunks, "took", time.Since(start), "err", err)
 	}
 }
