@@ -16,6 +16,7 @@ import (
 // A gone, a shell overwrite on B needs none of them and succeeds.
 func TestOverwriteWhileHolderOffline(t *testing.T) {
 	acct := newAccount(t)
+	acct.config = "replicas = 1\n" // A alone holds the bytes
 	a, b := acct.device(t), acct.device(t)
 	data := make([]byte, 3<<20)
 	rand.Read(data)
