@@ -18,6 +18,9 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TESTTIMEOUT) ./...
+	# The file exerciser's fixed seed for 20,000 operations against a real
+	# mount (-race above runs it for 1,200: under -race it does ~20 ops/s).
+	$(GO) test -count=1 -timeout 10m -run 'TestFSX$$' ./fusefs -latus.fsx.ops 20000
 
 # Benchmarks print the ratios they measured against the native filesystem
 # (and other tools) in the same run; absolute times here are noisy.
