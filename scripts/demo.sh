@@ -105,13 +105,16 @@ D B mount "$work/B"
 step "head -c 8M /dev/urandom > $work/A/video.bin   # written on A"
 head -c 8M /dev/urandom > "$work/A/video.bin"
 for _ in $(seq 1 100); do [ -e "$work/B/video.bin" ] && break; sleep 0.05; done
-step ls -l "$work/B   # on B, at once, no bytes moved yet"
+step ls -l "$work/B   # listed on B at once; its bytes follow"
 ls -l "$work/B"
-state() { python3 -c 'import os,sys; print(sys.argv[1], "user.latus.state =", os.getxattr(sys.argv[1], "user.latus.state").decode())' "$1" 2>/dev/null || true; }
-state "$work/B/video.bin"
-step "cmp $work/A/video.bin $work/B/video.bin   # reading on B fetches from A"
+attr() { python3 -c 'import os,sys; print(sys.argv[1], sys.argv[2], "=", os.getxattr(sys.argv[1], sys.argv[2]).decode())' "$1" "$2" 2>/dev/null || true; }
+copies() { python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.latus.copies").decode())' "$1" 2>/dev/null; }
+for _ in $(seq 1 200); do [ "$(copies "$work/A/video.bin")" = 2 ] && break; sleep 0.05; done
+step "getfattr -n user.latus.copies $work/A/video.bin   # B keeps a second copy (replicas = 2): losing A loses nothing"
+attr "$work/A/video.bin" user.latus.copies
+attr "$work/B/video.bin" user.latus.state
+step "cmp $work/A/video.bin $work/B/video.bin"
 cmp "$work/A/video.bin" "$work/B/video.bin" && echo identical
-state "$work/B/video.bin"
 step "echo 'written on B' > $work/B/hello.txt; cat $work/A/hello.txt"
 echo 'written on B' > "$work/B/hello.txt"
 for _ in $(seq 1 100); do [ -s "$work/A/hello.txt" ] && break; sleep 0.05; done
@@ -121,4 +124,4 @@ D B status
 step fusermount -u "$work/A" "$work/B"
 D A unmount "$work/A"
 D B unmount "$work/B"
-printf '\nDemo done: every write is a version; devices of one account share one folder, fetching bytes on first read.\n'
+printf '\nDemo done: every write is a version; devices of one account share one folder, and every file is kept by two devices.\n'
