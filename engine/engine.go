@@ -31,6 +31,11 @@ type Options struct {
 	// work it could not do (no device with room, a failed request); 0 =
 	// 30 s. Commits and devices coming online start a round at once.
 	RetryEvery time.Duration
+
+	// KeepsInFlight is how many keep requests replication has outstanding
+	// with one device; 0 = 3. The simulator (internal/sim) sets 1 so that
+	// a round's requests go out in one order on every run.
+	KeepsInFlight int
 }
 
 // Engine is this device's sync policy. Its methods are safe for
@@ -44,6 +49,7 @@ type Engine struct {
 	onCommit func([]meta.FileVersion)
 	log      *slog.Logger
 	retry    time.Duration
+	inFlight int
 
 	net atomic.Pointer[netBox] // nil: local-only
 
@@ -78,10 +84,13 @@ func New(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.KeepsInFlight <= 0 {
+		opts.KeepsInFlight = keepsInFlight
+	}
 	e := &Engine{
 		store: opts.Store, fetcher: opts.Fetcher, meta: opts.Meta,
 		replicas: opts.Replicas, keepAll: opts.KeepAll, onCommit: opts.OnCommit,
-		log: opts.Logger, retry: opts.RetryEvery,
+		log: opts.Logger, retry: opts.RetryEvery, inFlight: opts.KeepsInFlight,
 		kickCh: make(chan struct{}, 1), keepCh: make(chan []chunks.ID, 64),
 		full: map[string]time.Time{},
 	}
@@ -89,7 +98,9 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Start runs replication (and, with KeepAll, keeping) until Close.
+// Start runs replication (and, with KeepAll, keeping) until Close. An
+// engine that is never started does nothing in the background: its owner
+// runs rounds with ReplicateOnce (the simulator does).
 func (e *Engine) Start() {
 	e.wg.Add(1)
 	go e.replicateLoop()

@@ -51,7 +51,13 @@ func (e *Engine) HandOff(need int64) {
 		}
 	}
 	var released int64
-	for dev, ins := range byDev {
+	devs := make([]string, 0, len(byDev))
+	for dev := range byDev {
+		devs = append(devs, dev)
+	}
+	slices.Sort(devs) // one order on every run (the simulator replays it)
+	for _, dev := range devs {
+		ins := byDev[dev]
 		for i := 0; i < len(ins); i += MaxKeepChunks {
 			released += e.release(ctx, net, dev, ins[i:min(len(ins), i+MaxKeepChunks)])
 		}

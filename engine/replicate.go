@@ -42,8 +42,15 @@ func (e *Engine) replicateLoop() {
 }
 
 // keepsInFlight is how many keep requests replication has outstanding
-// with one device: the receiver fetches one batch while it proves another.
+// with one device by default: the receiver fetches one batch while it
+// proves another.
 const keepsInFlight = 3
+
+// ReplicateOnce runs one replication round now, in the caller's
+// goroutine, and reports whether work was left undone. The background
+// loop Start runs calls the same round; a simulator that never starts the
+// engine calls this instead.
+func (e *Engine) ReplicateOnce(ctx context.Context) (more bool) { return e.replicate(ctx) }
 
 // replicate runs one round: every under-replicated chunk is offered to
 // online devices that do not keep it yet, until it has its copies or no
@@ -94,7 +101,7 @@ type round struct {
 func (r *round) offer(ctx context.Context, dev string, need []chunks.Info) bool {
 	var (
 		wg    sync.WaitGroup
-		sem   = make(chan struct{}, keepsInFlight)
+		sem   = make(chan struct{}, r.e.inFlight)
 		ok    atomic.Bool
 		batch []chunks.Info
 		bytes int64
