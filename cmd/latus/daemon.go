@@ -272,11 +272,10 @@ func (d *daemon) status() statusReport {
 }
 
 func (d *daemon) restore(p string, n int) (meta.FileVersion, error) {
-	v, err := d.db.Restore(p, n)
+	v, err := d.engine.Restore(context.Background(), p, n)
 	if err != nil {
 		return v, err
 	}
-	d.engine.Committed([]meta.FileVersion{v})
 	d.fsys.Invalidate([]meta.FileVersion{v})
 	return v, nil
 }
