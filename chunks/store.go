@@ -86,6 +86,15 @@ type Options struct {
 	// store's locks and may call the store; the write is then tried once
 	// more.
 	HandOff func(need int64)
+	// KeepUnreplicated makes collection spare chunks in this device's
+	// custody that no other device is known to keep, even when no version
+	// kept here references them: other devices may still show a version
+	// that does (a conflict copy, a view that has not merged the version
+	// that replaced it, their own history). They become collectable once
+	// replication placed a copy elsewhere. Set it on a device with peers;
+	// a local-only store leaves it off, so its own pruned history frees
+	// room.
+	KeepUnreplicated bool
 }
 
 // Usage describes how full the store is.
@@ -139,6 +148,7 @@ type Store struct {
 	mark         func(keep func(ID)) error
 	relieve      func(need int64) bool
 	fetchedGrace time.Duration
+	keepUnrepl   bool
 }
 
 // Open opens (creating if needed) the store in opts.Dir and starts a new
@@ -187,6 +197,7 @@ func Open(opts Options) (*Store, error) {
 		mark:         opts.Mark,
 		relieve:      opts.Relieve,
 		fetchedGrace: cmp.Or(opts.FetchedGrace, DefaultFetchedGrace),
+		keepUnrepl:   opts.KeepUnreplicated,
 	}
 	if err := s.load(); err != nil {
 		db.Close()

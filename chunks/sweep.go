@@ -182,6 +182,9 @@ func (s *Store) collect(dryRun bool) (Collected, error) {
 		if e.custody() && e.flags&flagFetched != 0 && e.atime > custodyStart {
 			continue // a replica kept for another device: its version may not be merged yet
 		}
+		if s.keepUnrepl && e.localOnly() {
+			continue // the last copy: other devices may reference it (Options.KeepUnreplicated)
+		}
 		if _, ok := s.releasing[id]; ok {
 			continue
 		}

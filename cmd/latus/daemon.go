@@ -107,6 +107,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	d.store, err = chunks.Open(chunks.Options{
 		Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks"),
 		Mark: markRefs(d.db), Relieve: d.pruner.relieve,
+		KeepUnreplicated: cfg.XMPP.Enabled(), // other devices may show what only we keep
 		HandOff: func(need int64) {
 			if e := eng.Load(); e != nil {
 				e.HandOff(need)

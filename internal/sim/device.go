@@ -45,7 +45,8 @@ func (s *Sim) open(d *device) error {
 			res, err := db.PruneOldest(need, d.store.Stored)
 			return err == nil && res.Versions > 0
 		},
-		HandOff: func(need int64) { d.eng.HandOff(need) },
+		HandOff:          func(need int64) { d.eng.HandOff(need) },
+		KeepUnreplicated: !s.cfg.NoKeepUnreplicated,
 	})
 	if err != nil {
 		db.Close()

@@ -27,6 +27,11 @@ type Config struct {
 	// History extends the custody invariant to the chunks of every version
 	// any device's history keeps (a known gap, DESIGN.md).
 	History bool
+	// NoKeepUnreplicated opens the stores without
+	// chunks.Options.KeepUnreplicated, as before the simulator found that
+	// collection dropped the last copy of content other devices showed
+	// (the regression test runs with it to show the failure).
+	NoKeepUnreplicated bool
 	// Dir is where state dirs go; "" = a new directory under /dev/shm when
 	// it exists (tmpfs: fsync costs nothing), else os.TempDir().
 	Dir    string
@@ -44,8 +49,9 @@ type Failure struct {
 
 // Class names the invariant a failure broke, so shrinking keeps to it.
 func (f *Failure) Class() string {
-	for _, c := range []string{"custody", "differ", "replaced by nothing", "not in its history", "no step wrote", "never written", "reads", "quiescence", "kept by", "panic", "believed"} {
-		if strings.Contains(f.Msg, c) {
+	msg, _, _ := strings.Cut(f.Msg, ";") // what follows describes the stores
+	for _, c := range []string{"believed", "superseded nowhere", "in the history", "differ", "replaced by nothing", "not in its history", "no step wrote", "never written", "reads", "quiescence", "kept by", "panic"} {
+		if strings.Contains(msg, c) {
 			return c
 		}
 	}
