@@ -95,6 +95,16 @@ type Options struct {
 	// a local-only store leaves it off, so its own pruned history frees
 	// room.
 	KeepUnreplicated bool
+	// Verify, when set, is asked during collection (outside the store's
+	// locks) about chunks in custody here that no kept version references
+	// and that other devices are known to keep. It returns those another
+	// device proved just now, with a fresh proof of possession, to keep.
+	// Only they lose custody here (they become cached copies, removed by
+	// the next collection or eviction); the others stay kept. Without
+	// Verify, a known holder is trusted however old the knowledge is, and
+	// a holder that was lost or restored from an older copy since leaves
+	// the chunk with no keeper.
+	Verify func(ids []ID) []ID
 }
 
 // Usage describes how full the store is.
@@ -149,6 +159,7 @@ type Store struct {
 	relieve      func(need int64) bool
 	fetchedGrace time.Duration
 	keepUnrepl   bool
+	verify       func(ids []ID) []ID
 }
 
 // Open opens (creating if needed) the store in opts.Dir and starts a new
@@ -198,6 +209,7 @@ func Open(opts Options) (*Store, error) {
 		relieve:      opts.Relieve,
 		fetchedGrace: cmp.Or(opts.FetchedGrace, DefaultFetchedGrace),
 		keepUnrepl:   opts.KeepUnreplicated,
+		verify:       opts.Verify,
 	}
 	if err := s.load(); err != nil {
 		db.Close()

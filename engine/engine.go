@@ -60,8 +60,9 @@ type Engine struct {
 	wg      sync.WaitGroup
 	handOff sync.Mutex // one HandOff at a time
 
-	mu   sync.Mutex           // guards full
-	full map[string]time.Time // devices that answered full, until when to skip them
+	mu       sync.Mutex           // guards full and reverify
+	full     map[string]time.Time // devices that answered full, until when to skip them
+	reverify map[string]bool      // devices whose holdings the next round proves again
 
 	stats struct {
 		replicated, released, refused, badProofs atomic.Int64
@@ -92,7 +93,7 @@ func New(opts Options) (*Engine, error) {
 		replicas: opts.Replicas, keepAll: opts.KeepAll, onCommit: opts.OnCommit,
 		log: opts.Logger, retry: opts.RetryEvery, inFlight: opts.KeepsInFlight,
 		kickCh: make(chan struct{}, 1), keepCh: make(chan []chunks.ID, 64),
-		full: map[string]time.Time{},
+		full: map[string]time.Time{}, reverify: map[string]bool{},
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
@@ -169,10 +170,14 @@ func (e *Engine) Merged(res meta.MergeResult) {
 	}
 }
 
-// DeviceOnline is the hook for a device that became reachable.
+// DeviceOnline is the hook for a device that became reachable. The next
+// round proves again what it keeps for this device: it may come back
+// with its state dir restored from an older copy, without chunks it once
+// proved to keep.
 func (e *Engine) DeviceOnline(device string) {
 	e.mu.Lock()
 	delete(e.full, device)
+	e.reverify[device] = true
 	e.mu.Unlock()
 	e.kick()
 }

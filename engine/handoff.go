@@ -100,3 +100,52 @@ func (e *Engine) release(ctx context.Context, net Network, dev string, ins []chu
 	e.stats.refused.Add(int64(len(refused)))
 	return freed
 }
+
+// Verify is chunks.Options.Verify: of ids (chunks in custody here that no
+// version kept here references), it returns those an online holder
+// proved just now to keep, with a fresh nonce. A holder that was lost, or
+// restored from an older copy, cannot prove, so this device goes on
+// keeping the chunk rather than trusting what it learned long ago; a
+// holder that answers without keeping the chunk fetches it and keeps it
+// (the request is an ordinary keep), which restores the copy. Holders
+// that do not answer are asked again at the next collection.
+func (e *Engine) Verify(ids []chunks.ID) []chunks.ID {
+	net := e.network()
+	if net == nil {
+		return nil
+	}
+	online := net.Online()
+	ctx, cancel := context.WithTimeout(e.ctx, relieveTimeout)
+	defer cancel()
+	byDev := map[string][]KeepChunk{}
+	for _, id := range ids {
+		in, err := e.store.Stat(id)
+		if err != nil || !in.Custody {
+			continue
+		}
+		for _, h := range in.Holders {
+			if slices.Contains(online, h) {
+				byDev[h] = append(byDev[h], KeepChunk{ID: id, Size: in.Stored})
+				break
+			}
+		}
+	}
+	devs := make([]string, 0, len(byDev))
+	for dev := range byDev {
+		devs = append(devs, dev)
+	}
+	slices.Sort(devs)
+	var proved []chunks.ID
+	for _, dev := range devs {
+		ks := byDev[dev]
+		for i := 0; i < len(ks); i += MaxKeepChunks {
+			ok, _, err := e.ask(ctx, net, dev, false, ks[i:min(len(ks), i+MaxKeepChunks)])
+			if err != nil {
+				e.log.Debug("verify: keep request failed", "device", dev, "err", err)
+				continue
+			}
+			proved = append(proved, ok...)
+		}
+	}
+	return proved
+}

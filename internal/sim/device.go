@@ -33,7 +33,14 @@ func (s *Sim) open(d *device) error {
 		return err
 	}
 	d.meta = db
+	var verify func([]chunks.ID) []chunks.ID // set once the engine exists
 	st, err := chunks.Open(chunks.Options{
+		Verify: func(ids []chunks.ID) []chunks.ID {
+			if verify == nil {
+				return nil
+			}
+			return verify(ids)
+		},
 		Dir:      filepath.Join(d.dir, "chunks"),
 		Capacity: s.cfg.Capacity,
 		MemCache: -1,
@@ -63,6 +70,9 @@ func (s *Sim) open(d *device) error {
 	}
 	d.eng = e
 	e.SetNetwork(simNet{s, d})
+	if !s.cfg.NoVerify {
+		verify = e.Verify
+	}
 	return nil
 }
 

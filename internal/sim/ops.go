@@ -335,7 +335,7 @@ func (s *Sim) apply(k kind) (string, error) {
 		opErr = s.deliver(i)
 	case opReplicate:
 		desc = "replicate on " + d.name
-		d.eng.ReplicateOnce(s.ctx)
+		s.replicate(d)
 	case opPartition:
 		for _, o := range s.devs {
 			s.group[o.name] = s.rng.IntN(2)

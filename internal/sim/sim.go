@@ -32,10 +32,17 @@ type Config struct {
 	// collection dropped the last copy of content other devices showed
 	// (the regression test runs with it to show the failure).
 	NoKeepUnreplicated bool
+	// NoVerify opens the stores without chunks.Options.Verify: collection
+	// trusts holders however old the knowledge (before the simulator
+	// found that a lost holder left a chunk with no keeper).
+	NoVerify bool
 	// Dir is where state dirs go; "" = a new directory under /dev/shm when
 	// it exists (tmpfs: fsync costs nothing), else os.TempDir().
 	Dir    string
 	Logger *slog.Logger // nil: discard
+	// Watch, when not "", is the start of a chunk id in hex: every trace
+	// line then shows what each device's store says of it.
+	Watch string
 }
 
 // Failure is a broken invariant (or an unexpected error), with what it
@@ -90,10 +97,11 @@ type Sim struct {
 	stepIdx int
 	stepOp  string
 
-	content map[chunks.ID][]byte // every content ever written, by hash
-	commits []meta.FileVersion   // every version a local commit made
-	lost    map[string]bool      // "origin/seq" of commits lost with a device
-	exempt  map[chunks.ID]bool   // chunks lost with a device before anyone else kept them
+	content map[chunks.ID][]byte          // every content ever written, by hash
+	commits []meta.FileVersion            // every version a local commit made
+	lost    map[string]bool               // "origin/seq" of commits lost with a device
+	exempt  map[chunks.ID]bool            // chunks lost with a device before anyone else kept them
+	atRisk  map[chunks.ID]map[string]bool // devices counting a restored device as a holder, until their next round
 	trace   []string
 }
 
@@ -129,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (res Result) {
 		cfg: cfg, log: cfg.Logger, group: map[string]int{},
 		clock:   time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 1)),
-		content: map[chunks.ID][]byte{}, lost: map[string]bool{}, exempt: map[chunks.ID]bool{},
+		content: map[chunks.ID][]byte{}, lost: map[string]bool{}, exempt: map[chunks.ID]bool{}, atRisk: map[chunks.ID]map[string]bool{},
 		ctx: ctx,
 	}
 	if s.log == nil {
@@ -194,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (res Result) {
 		res.Steps++
 		desc, err := s.apply(st.kind)
 		s.stepOp = desc
-		s.trace = append(s.trace, fmt.Sprintf("%d: %s", st.idx, desc))
+		s.trace = append(s.trace, fmt.Sprintf("%d: %s%s", st.idx, desc, s.watch()))
 		if err == nil {
 			err = s.checkStep()
 		}
@@ -208,6 +216,21 @@ func Run(ctx context.Context, cfg Config) (res Result) {
 		fail(-1, "final settle", err)
 	}
 	return res
+}
+
+// watch describes Config.Watch's chunk on every device.
+func (s *Sim) watch() string {
+	if s.cfg.Watch == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, d := range s.devs {
+		cs, _ := d.store.Custodied(func(in chunks.Info) bool { return strings.HasPrefix(in.ID.String(), s.cfg.Watch) })
+		for _, in := range cs {
+			fmt.Fprintf(&b, " [%s: custody holders=%v]", d.name, in.Holders)
+		}
+	}
+	return b.String()
 }
 
 // failf makes a Failure at the current step.

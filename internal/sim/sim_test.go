@@ -20,6 +20,7 @@ var (
 	flagDevices = flag.Int("sim.devices", 0, "devices at the start (0: 2–5 drawn from the seed)")
 	flagKeep    = flag.String("sim.keep", "", "comma-separated step indexes to run (a shrunk replay)")
 	flagHistory = flag.Bool("sim.history", false, "check custody of history versions' chunks too (a known gap)")
+	flagWatch   = flag.String("sim.watch", "", "hex prefix of a chunk id whose custody the trace shows")
 	flagShrink  = flag.Int("sim.shrink", 400, "runs spent shrinking a failure")
 )
 
@@ -60,7 +61,7 @@ func runSeeds(t *testing.T, first uint64, n int) (ops, steps int) {
 	t.Helper()
 	keep := parseKeep(t, *flagKeep)
 	for seed := first; seed < first+uint64(n); seed++ {
-		cfg := Config{Seed: seed, Steps: *flagSteps, Devices: devicesFor(seed), Keep: keep, History: *flagHistory}
+		cfg := Config{Seed: seed, Steps: *flagSteps, Devices: devicesFor(seed), Keep: keep, History: *flagHistory, Watch: *flagWatch}
 		r := Run(t.Context(), cfg)
 		ops += r.Ops
 		steps += r.Steps
