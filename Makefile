@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/latus
 TESTTIMEOUT ?= 14m
 
-.PHONY: all build deps test bench demo fuzz clean
+.PHONY: all build deps test bench demo fuzz clean sim sim-selftest
 
 all: build
 
@@ -18,6 +18,23 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TESTTIMEOUT) ./...
+
+# The deterministic simulation (internal/sim; make test runs a fixed set of
+# seeds): SEEDS seeds from SEED on, DEVICES at the start (0: 2–5 by seed).
+SEEDS   ?= 1000
+SEED    ?= 1
+DEVICES ?= 0
+sim:
+	$(GO) test -count=1 -timeout 0 -run 'TestSim$$' ./internal/sim -sim.seed=$(SEED) -sim.seeds=$(SEEDS) -sim.devices=$(DEVICES)
+
+# Plants each known bug (build tag simbugs) and shows the simulator
+# catches it within 1,000 seeds.
+SIMBUGS := trust-keep merge-ignores-vectors prune-current
+sim-selftest:
+	@for b in $(SIMBUGS); do \
+		echo "sim-selftest: $$b"; \
+		LATUS_SIMBUG=$$b $(GO) test -count=1 -tags simbugs -run 'TestSelftest$$' ./internal/sim -v -sim.seeds=1000 || exit 1; \
+	done
 
 # Benchmarks print the ratios they measured against the native filesystem
 # (and other tools) in the same run; absolute times here are noisy.

@@ -101,14 +101,15 @@ func (e *Engine) release(ctx context.Context, net Network, dev string, ins []chu
 	return freed
 }
 
-// Verify is chunks.Options.Verify: of ids (chunks in custody here that no
-// version kept here references), it returns those an online holder
-// proved just now to keep, with a fresh nonce. A holder that was lost, or
-// restored from an older copy, cannot prove, so this device goes on
-// keeping the chunk rather than trusting what it learned long ago; a
-// holder that answers without keeping the chunk fetches it and keeps it
-// (the request is an ordinary keep), which restores the copy. Holders
-// that do not answer are asked again at the next collection.
+// Verify is chunks.Options.Verify: ids are chunks in custody here that no
+// version kept here references. Each is handed to an online holder (a
+// keep request with release): the holder proves with a fresh nonce that
+// it keeps the chunk and forgets this device as a keeper, and only then
+// does this device give its custody up. It returns the chunks given up. A
+// holder that was lost, or restored from an older copy, cannot prove, so
+// this device goes on keeping the chunk rather than trusting what it
+// learned long ago; a holder that answers without the chunk fetches it
+// and keeps it, which restores the copy.
 func (e *Engine) Verify(ids []chunks.ID) []chunks.ID {
 	net := e.network()
 	if net == nil {
@@ -117,15 +118,15 @@ func (e *Engine) Verify(ids []chunks.ID) []chunks.ID {
 	online := net.Online()
 	ctx, cancel := context.WithTimeout(e.ctx, relieveTimeout)
 	defer cancel()
-	byDev := map[string][]KeepChunk{}
+	byDev := map[string][]chunks.Info{}
 	for _, id := range ids {
 		in, err := e.store.Stat(id)
-		if err != nil || !in.Custody {
+		if err != nil || !in.Custody || in.Pins > 0 {
 			continue
 		}
 		for _, h := range in.Holders {
 			if slices.Contains(online, h) {
-				byDev[h] = append(byDev[h], KeepChunk{ID: id, Size: in.Stored})
+				byDev[h] = append(byDev[h], in)
 				break
 			}
 		}
@@ -135,17 +136,18 @@ func (e *Engine) Verify(ids []chunks.ID) []chunks.ID {
 		devs = append(devs, dev)
 	}
 	slices.Sort(devs)
-	var proved []chunks.ID
+	var given []chunks.ID
 	for _, dev := range devs {
-		ks := byDev[dev]
-		for i := 0; i < len(ks); i += MaxKeepChunks {
-			ok, _, err := e.ask(ctx, net, dev, false, ks[i:min(len(ks), i+MaxKeepChunks)])
-			if err != nil {
-				e.log.Debug("verify: keep request failed", "device", dev, "err", err)
-				continue
+		ins := byDev[dev]
+		for i := 0; i < len(ins); i += MaxKeepChunks {
+			batch := ins[i:min(len(ins), i+MaxKeepChunks)]
+			e.release(ctx, net, dev, batch)
+			for _, in := range batch {
+				if st, err := e.store.Stat(in.ID); err == nil && !st.Custody {
+					given = append(given, in.ID)
+				}
 			}
-			proved = append(proved, ok...)
 		}
 	}
-	return proved
+	return given
 }

@@ -125,7 +125,7 @@ func (s *Sim) whoRefs(id chunks.ID) string {
 func removeAll(p string) error { return os.RemoveAll(p) }
 
 func commitKey(v meta.FileVersion) string {
-	return fmt.Sprintf("%s/%d/%s", v.Origin, v.Seq, v.Hash.Short())
+	return fmt.Sprintf("%s/%d/%s/%s/%v", v.Origin, v.Seq, v.Hash.Short(), v.Path, v.Deleted)
 }
 
 // hasVersion reports whether d recorded a version with v's origin,
@@ -355,7 +355,9 @@ func (s *Sim) checkSettled() error {
 }
 
 // checkWrites checks that every write nothing later replaced is live, at
-// its path or as its conflict copy.
+// its path or as its conflict copy. d's history (all devices have the
+// same after quiescence) says which versions exist: a version lost with a
+// device's state may come back in a page that was in flight.
 func (s *Sim) checkWrites() error {
 	d := s.devs[0]
 	es, err := entries(d)
@@ -363,19 +365,45 @@ func (s *Sim) checkWrites() error {
 		return err
 	}
 	live := map[string]bool{}
+	at := map[string]chunks.ID{}
 	for _, v := range es {
 		live[commitKey(v)] = true
+		at[v.Path] = v.Hash
+	}
+	hists := map[string][]meta.FileVersion{}
+	has := func(v meta.FileVersion) bool {
+		h, ok := hists[v.Path]
+		if !ok {
+			h, _ = d.meta.History(v.Path)
+			hists[v.Path] = h
+		}
+		return slices.ContainsFunc(h, func(x meta.FileVersion) bool {
+			return x.Origin == v.Origin && x.Seq == v.Seq && x.Hash == v.Hash && x.Deleted == v.Deleted
+		})
 	}
 	for _, w := range s.commits {
-		if w.Deleted || w.Kind != meta.KindFile || s.lost[commitKey(w)] || live[commitKey(w)] {
+		if w.Deleted || w.Kind != meta.KindFile || live[commitKey(w)] {
 			continue
 		}
+		if !has(w) && s.lost[commitKey(w)] {
+			continue // lost with a device's state before it left it
+		}
 		paths := []string{w.Path, conflictName(w.Path, w.MTime.UTC().Format("20060102-150405"), w.Origin)}
+		if h, ok := at[paths[0]]; ok && h == w.Hash {
+			continue // the same content won at its path (no conflict)
+		}
+		if h, ok := at[paths[1]]; ok && h == w.Hash {
+			continue
+		}
 		replaced := slices.ContainsFunc(s.commits, func(u meta.FileVersion) bool {
-			return slices.Contains(paths, u.Path) && !s.lost[commitKey(u)] && u.Vector.Compare(w.Vector) == meta.After
+			return slices.Contains(paths, u.Path) && u.Vector.Compare(w.Vector) == meta.After && has(u)
 		})
 		if !replaced {
-			return s.failf("write %s by %s:%d (content %s) was replaced by nothing, yet %s shows neither it nor its conflict copy", w.Path, w.Origin, w.Seq, w.Hash.Short(), d.name)
+			var hb strings.Builder
+			for _, h := range hists[w.Path] {
+				fmt.Fprintf(&hb, "; %s:%d deleted=%v %v %s", h.Origin, h.Seq, h.Deleted, h.Vector, h.Hash.Short())
+			}
+			return s.failf("write %s by %s:%d %v (content %s) was replaced by nothing, yet %s shows neither it nor its conflict copy; its history there%s", w.Path, w.Origin, w.Seq, w.Vector, w.Hash.Short(), d.name, hb.String())
 		}
 	}
 	return nil

@@ -190,7 +190,7 @@ func (s *Sim) commit(d *device, changes []meta.Change, data [][]byte) error {
 	if err != nil {
 		return err
 	}
-	s.commits = append(s.commits, vs...)
+	s.record(vs...)
 	release()
 	d.eng.Committed(vs)
 	return nil
@@ -278,7 +278,7 @@ func (s *Sim) apply(k kind) (string, error) {
 		desc += fmt.Sprintf(" %s version %d of %d", v.Path, n, len(hist))
 		rv, err := d.eng.Restore(s.ctx, v.Path, n)
 		if err == nil {
-			s.commits = append(s.commits, rv)
+			s.record(rv)
 		}
 		opErr = err
 	case opPin, opUnpin:
@@ -428,4 +428,13 @@ func (s *Sim) announce() {
 			}
 		}
 	}
+}
+
+// record notes versions a local commit made. A version identical to one
+// lost with a device's state exists again.
+func (s *Sim) record(vs ...meta.FileVersion) {
+	for _, v := range vs {
+		delete(s.lost, commitKey(v))
+	}
+	s.commits = append(s.commits, vs...)
 }

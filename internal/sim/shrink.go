@@ -24,7 +24,8 @@ func Shrink(ctx context.Context, cfg Config, failed Result, budget int) ([]int, 
 	for n := len(keep) / 2; n >= 1 && runs < budget; {
 		removed := false
 		for start := 0; start < len(keep) && runs < budget; {
-			try := append(append([]int(nil), keep[:start]...), keep[min(len(keep), start+n):]...)
+			try := make([]int, 0, len(keep)) // never nil: nil runs every step
+			try = append(append(try, keep[:start]...), keep[min(len(keep), start+n):]...)
 			c := cfg
 			c.Keep = try
 			runs++

@@ -198,6 +198,10 @@ func Run(ctx context.Context, cfg Config) (res Result) {
 		s.stepIdx = st.idx
 		s.rng = rand.New(rand.NewPCG(cfg.Seed, uint64(st.idx)+2))
 		s.faults = true
+		// Time passes between steps, as between a user's actions (a
+		// clock that stood still made every conflict copy of a device
+		// collide on one name; see DESIGN.md).
+		s.clock = s.clock.Add(time.Duration(s.rng.IntN(90)) * time.Second)
 		s.ops++
 		res.Steps++
 		desc, err := s.apply(st.kind)

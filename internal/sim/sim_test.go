@@ -21,6 +21,7 @@ var (
 	flagKeep    = flag.String("sim.keep", "", "comma-separated step indexes to run (a shrunk replay)")
 	flagHistory = flag.Bool("sim.history", false, "check custody of history versions' chunks too (a known gap)")
 	flagWatch   = flag.String("sim.watch", "", "hex prefix of a chunk id whose custody the trace shows")
+	flagGoOn    = flag.Bool("sim.continue", false, "run every seed and list the failing ones (no shrinking)")
 	flagShrink  = flag.Int("sim.shrink", 400, "runs spent shrinking a failure")
 )
 
@@ -66,6 +67,10 @@ func runSeeds(t *testing.T, first uint64, n int) (ops, steps int) {
 		ops += r.Ops
 		steps += r.Steps
 		if r.Failure == nil {
+			continue
+		}
+		if *flagGoOn {
+			t.Errorf("%v", r.Failure)
 			continue
 		}
 		t.Logf("seed %d failed: %v; shrinking", seed, r.Failure)

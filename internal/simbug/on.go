@@ -2,10 +2,19 @@
 
 package simbug
 
-import "os"
+import (
+	"os"
+	"sync/atomic"
+)
 
-// bug is read once: the simulator's self-test sets it per process.
-var bug = os.Getenv("LATUS_SIMBUG")
+// bug is the planted bug that is on; LATUS_SIMBUG at start.
+var bug atomic.Value
 
-// On reports whether the planted bug name is on (LATUS_SIMBUG).
-func On(name string) bool { return bug == name }
+func init() { bug.Store(os.Getenv("LATUS_SIMBUG")) }
+
+// On reports whether the planted bug name is on.
+func On(name string) bool { return bug.Load().(string) == name }
+
+// Set turns the planted bug name on ("" = none), so the self-test can run
+// the seed that caught a bug again without it.
+func Set(name string) { bug.Store(name) }

@@ -1,0 +1,72 @@
+package sim
+
+import "testing"
+
+// Every engine bug the simulator found, as the run that found it (shrunk
+// where the shrink was kept). Each passes with the fix; where the fix is
+// an option the simulator can turn off, the same run without it must
+// still fail, so the test keeps proving the run reaches the bug.
+func TestRegressions(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		without func(*Config) // turns the fix off: the run must fail
+	}{
+		{
+			// A restored old version's content was kept only by another
+			// device's history; that device pruned and collected it
+			// (engine.Restore fetches and keeps the content first).
+			name: "restore keeps its content",
+			cfg:  Config{Seed: 1, Steps: 200, Devices: 3},
+		},
+		{
+			// A writer pruned its old version and collected the only copy
+			// of content another device still showed as a conflict copy
+			// (chunks.Options.KeepUnreplicated).
+			name:    "the last copy is not collected",
+			cfg:     Config{Seed: 2, Steps: 200, Devices: 4},
+			without: func(c *Config) { c.NoKeepUnreplicated, c.NoVerify = true, true },
+		},
+		{
+			// Collection gave up custody trusting a holder that had been
+			// lost for good (chunks.Options.Verify, engine.Verify).
+			name:    "collection verifies the holder",
+			cfg:     Config{Seed: 2, Steps: 200, Devices: 4},
+			without: func(c *Config) { c.NoVerify = true },
+		},
+		{
+			// A lost device still counted as a holder, so replication
+			// never restored the second copy (offline holders do not
+			// count).
+			name: "a lost holder is replaced",
+			cfg:  Config{Seed: 3, Steps: 200, Devices: 5, Keep: []int{60, 65, 100, 119}},
+		},
+		{
+			// A device restored from an older copy with the clock set
+			// back recorded new versions below the position its peers had
+			// reached, so they never pulled them (meta.Since serves the
+			// whole index again and continues above the asked position).
+			name: "a restored index is pulled again",
+			cfg:  Config{Seed: 9, Steps: 200, Devices: 3, Keep: []int{46, 124, 151, 152, 153, 158, 163}},
+		},
+		{
+			name: "restored holder and lost keeper",
+			cfg:  Config{Seed: 9, Steps: 200, Devices: 3},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := Run(t.Context(), tc.cfg); r.Failure != nil {
+				t.Fatalf("%v\n%s", r.Failure, TraceString(r.Trace))
+			}
+			if tc.without == nil {
+				return
+			}
+			c := tc.cfg
+			tc.without(&c)
+			if r := Run(t.Context(), c); r.Failure == nil {
+				t.Fatal("the run passes without the fix too: it no longer reaches the bug")
+			}
+		})
+	}
+}
