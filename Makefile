@@ -25,7 +25,7 @@ SEEDS   ?= 1000
 SEED    ?= 1
 DEVICES ?= 0
 sim:
-	$(GO) test -count=1 -timeout 0 -run 'TestSim$$' ./internal/sim -sim.seed=$(SEED) -sim.seeds=$(SEEDS) -sim.devices=$(DEVICES)
+	$(GO) test -count=1 -timeout 0 -run 'TestSim$$' ./internal/sim -sim.seed=$(SEED) -sim.seeds=$(SEEDS) -sim.steps=200 -sim.devices=$(DEVICES)
 
 # Plants each known bug (build tag simbugs) and shows the simulator
 # catches it within 1,000 seeds.
@@ -33,7 +33,7 @@ SIMBUGS := trust-keep merge-ignores-vectors prune-current
 sim-selftest:
 	@for b in $(SIMBUGS); do \
 		echo "sim-selftest: $$b"; \
-		LATUS_SIMBUG=$$b $(GO) test -count=1 -tags simbugs -run 'TestSelftest$$' ./internal/sim -v -sim.seeds=1000 || exit 1; \
+		LATUS_SIMBUG=$$b $(GO) test -count=1 -tags simbugs -run 'TestSelftest$$' ./internal/sim -v -sim.seeds=1000 -sim.steps=200 || exit 1; \
 	done
 
 # Benchmarks print the ratios they measured against the native filesystem

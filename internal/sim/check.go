@@ -191,6 +191,7 @@ func (s *Sim) replaceState(d *device, fn func() error) error {
 			return err
 		}
 	}
+	gone := d.name
 	for _, c := range mine {
 		if !slices.ContainsFunc(s.devs, func(o *device) bool { return hasVersion(o, c) }) {
 			s.lost[commitKey(c)] = true
@@ -243,7 +244,7 @@ func (s *Sim) replaceState(d *device, fn func() error) error {
 		}
 		s.exempt[in.ID] = true
 	}
-	s.announce()
+	s.announce(gone)
 	return nil
 }
 

@@ -43,7 +43,7 @@ func (s *Sim) open(d *device) error {
 		},
 		Dir:      filepath.Join(d.dir, "chunks"),
 		Capacity: s.cfg.Capacity,
-		MemCache: -1,
+		MemCache: 4 << 20,
 		Logger:   s.log,
 		Mark: func(keep func(chunks.ID)) error {
 			return db.Refs(func(id chunks.ID) error { keep(id); return nil })
@@ -53,7 +53,7 @@ func (s *Sim) open(d *device) error {
 			return err == nil && res.Versions > 0
 		},
 		HandOff:          func(need int64) { d.eng.HandOff(need) },
-		KeepUnreplicated: !s.cfg.NoKeepUnreplicated,
+		KeepUnreplicated: true, // as the daemon with peers
 	})
 	if err != nil {
 		db.Close()
@@ -70,9 +70,7 @@ func (s *Sim) open(d *device) error {
 	}
 	d.eng = e
 	e.SetNetwork(simNet{s, d})
-	if !s.cfg.NoVerify {
-		verify = e.Verify
-	}
+	verify = e.Verify
 	return nil
 }
 

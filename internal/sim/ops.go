@@ -352,7 +352,7 @@ func (s *Sim) apply(k kind) (string, error) {
 			return desc, err
 		}
 		opErr = s.open(d)
-		s.announce()
+		s.announce(d.name)
 	case opSnapshot:
 		desc = "snapshot " + d.name
 		d.snap = d.dir + ".snap"
@@ -418,12 +418,20 @@ func (s *Sim) apply(k kind) (string, error) {
 	return desc, nil
 }
 
-// announce tells every engine which devices it can reach now, as presence
-// does.
-func (s *Sim) announce() {
+// announce tells every engine which devices became reachable since the
+// last call, as presence does; gone names a device that went down and
+// comes back (a crash, a restore), so its pairs count as new.
+func (s *Sim) announce(gone ...string) {
+	for p := range s.conn {
+		if slices.Contains(gone, p[0]) || slices.Contains(gone, p[1]) || !s.connected(p[0], p[1]) {
+			delete(s.conn, p)
+		}
+	}
 	for _, a := range s.devs {
 		for _, b := range s.devs {
-			if s.connected(a.name, b.name) {
+			p := [2]string{a.name, b.name}
+			if s.connected(a.name, b.name) && !s.conn[p] {
+				s.conn[p] = true
 				a.eng.DeviceOnline(b.name)
 			}
 		}

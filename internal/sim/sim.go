@@ -27,15 +27,6 @@ type Config struct {
 	// History extends the custody invariant to the chunks of every version
 	// any device's history keeps (a known gap, DESIGN.md).
 	History bool
-	// NoKeepUnreplicated opens the stores without
-	// chunks.Options.KeepUnreplicated, as before the simulator found that
-	// collection dropped the last copy of content other devices showed
-	// (the regression test runs with it to show the failure).
-	NoKeepUnreplicated bool
-	// NoVerify opens the stores without chunks.Options.Verify: collection
-	// trusts holders however old the knowledge (before the simulator
-	// found that a lost holder left a chunk with no keeper).
-	NoVerify bool
 	// Dir is where state dirs go; "" = a new directory under /dev/shm when
 	// it exists (tmpfs: fsync costs nothing), else os.TempDir().
 	Dir    string
@@ -87,7 +78,8 @@ type Sim struct {
 
 	devs    []*device
 	nextDev int
-	group   map[string]int // partition side of each device
+	group   map[string]int     // partition side of each device
+	conn    map[[2]string]bool // pairs announced connected
 	clock   time.Time
 	rng     *rand.Rand // the current step's stream
 	faults  bool       // network faults on (off while settling)
@@ -134,7 +126,7 @@ func Run(ctx context.Context, cfg Config) (res Result) {
 	}
 	steps := drawSteps(top, cfg.Steps)
 	s := &Sim{
-		cfg: cfg, log: cfg.Logger, group: map[string]int{},
+		cfg: cfg, log: cfg.Logger, group: map[string]int{}, conn: map[[2]string]bool{},
 		clock:   time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 1)),
 		content: map[chunks.ID][]byte{}, lost: map[string]bool{}, exempt: map[chunks.ID]bool{}, atRisk: map[chunks.ID]map[string]bool{},
