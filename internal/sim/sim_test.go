@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var (
 	flagSeed    = flag.Uint64("sim.seed", 1, "first seed")
-	flagSeeds   = flag.Int("sim.seeds", 200, "number of seeds, from sim.seed on")
+	flagSeeds   = flag.Int("sim.seeds", 120, "number of seeds, from sim.seed on")
 	flagSteps   = flag.Int("sim.steps", 30, "steps per seed (make sim: 200)")
 	flagDevices = flag.Int("sim.devices", 0, "devices at the start (0: 2–5 drawn from the seed)")
 	flagKeep    = flag.String("sim.keep", "", "comma-separated step indexes to run (a shrunk replay)")
