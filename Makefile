@@ -25,7 +25,7 @@ SEEDS   ?= 1000
 SEED    ?= 1
 DEVICES ?= 0
 sim:
-	$(GO) test -count=1 -timeout 0 -run 'TestSim$$' ./internal/sim -sim.seed=$(SEED) -sim.seeds=$(SEEDS) -sim.steps=200 -sim.devices=$(DEVICES)
+	bash -o pipefail -c "$(GO) test -v -count=1 -timeout 0 -run 'TestSim$$' ./internal/sim -sim.seed=$(SEED) -sim.seeds=$(SEEDS) -sim.steps=200 -sim.devices=$(DEVICES) | grep -vE '^(=== RUN|--- PASS|PASS$$)'"
 
 # Plants each known bug (build tag simbugs) and shows the simulator
 # catches it within 1,000 seeds.
