@@ -553,18 +553,12 @@ func (s *Store) awaitProgress(done <-chan struct{}, id ID) bool {
 // wrapping ErrFull when there is no room. A written chunk is a cached copy
 // of another device's: evictable until Keep takes custody of it.
 func (s *Store) Write(id ID, t Token, plain []byte) error {
-	return s.write(id, t, plain, "")
-}
-
-// write is Write that also records holder (when not "") in the same index
-// update.
-func (s *Store) write(id ID, t Token, plain []byte, holder string) error {
 	if err := checkPlain(id, plain); err != nil {
 		return err
 	}
 	codec, stored := s.codecs.encode(plain)
 	return s.withRoom(int64(len(stored)), func() error {
-		return s.writeStored(id, t, codec, stored, int64(len(plain)), holder)
+		return s.writeStored(id, t, codec, stored, int64(len(plain)))
 	})
 }
 
@@ -593,7 +587,7 @@ func (s *Store) WriteStored(id ID, t Token, c Codec, stored []byte) error {
 		c, stored = CodecNone, plain
 	}
 	return s.withRoom(int64(len(stored)), func() error {
-		return s.writeStored(id, t, c, stored, int64(len(plain)), "")
+		return s.writeStored(id, t, c, stored, int64(len(plain)))
 	})
 }
 
@@ -608,7 +602,7 @@ func checkPlain(id ID, plain []byte) error {
 	return nil
 }
 
-func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, holder string) error {
+func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -619,12 +613,7 @@ func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, 
 	if prev.state != InProgress || prev.token != t {
 		return fmt.Errorf("write chunk %s (%s): %w", id.Short(), prev.state, ErrStaleToken)
 	}
-	return s.storeChunk(id, prev, c, stored, size, false, func(ne *entry) {
-		ne.flags |= flagFetched
-		if holder != "" && !slices.Contains(ne.holders, holder) && len(ne.holders) < 255 {
-			ne.holders = append(ne.holders, holder)
-		}
-	})
+	return s.storeChunk(id, prev, c, stored, size, false, func(ne *entry) { ne.flags |= flagFetched })
 }
 
 // storeChunk makes room, writes the chunk file and commits the chunk as
