@@ -53,6 +53,14 @@ func TestRegressions(t *testing.T) {
 			cfg:  Config{Seed: 9, Steps: 200, Devices: 3, Keep: []int{46, 124, 151, 152, 153, 158, 163}},
 		},
 		{
+			// A device that fetched a cached copy was counted as a keeper
+			// (the fetch recorded its source as a holder), so replication
+			// stopped one copy short and a lost keeper left one (chunks:
+			// fetches record no holder).
+			name: "a fetch source is no keeper",
+			cfg:  Config{Seed: 309, Steps: 200, Devices: 3, Keep: []int{26, 27, 58, 65, 72, 74, 135, 143, 176, 177, 198}},
+		},
+		{
 			name: "restored holder and lost keeper",
 			cfg:  Config{Seed: 9, Steps: 200, Devices: 3},
 		},
