@@ -12,13 +12,9 @@ import (
 
 // The invariants:
 //
-//  1. Custody, at every step: every chunk referenced by a live version on
-//     some live device, unless a live device recorded a version of that
-//     path after it (a stale view, which the next merge replaces), is
-//     complete and in custody in some live device's store. With Config.History, so is every chunk of every version any
-//     device's history keeps: this fails today, see DESIGN.md (a device
-//     that prunes its own history collects chunks it keeps that another
-//     device's history still references). Exempt are chunks whose only
+//  1. Custody, at every step: every chunk referenced by a version any
+//     live device keeps (current or in its history) is complete and in
+//     custody in some live device's store. Exempt are chunks whose only
 //     keeper was lost for good or restored from an older copy before any
 //     other device had proved it keeps them: no protocol can save what
 //     never left a device. A chunk the lost device believed another kept
@@ -49,8 +45,8 @@ func (s *Sim) custodians(id chunks.ID) []string {
 }
 
 // checkStep checks invariant 1: the chunks of every live version on a
-// live device that no device has superseded, and with Config.History
-// those of every version kept in any history too.
+// live device that no device has superseded, and those of every version
+// kept in any history.
 func (s *Sim) checkStep() error {
 	seen := map[chunks.ID]bool{}
 	for _, d := range s.devs {
@@ -68,9 +64,6 @@ func (s *Sim) checkStep() error {
 				}
 				return s.failf("chunk %s of %s, live on %s and superseded nowhere, is in no live device's custody%s", r.ID.Short(), v.Path, d.name, s.whoRefs(r.ID))
 			}
-		}
-		if !s.cfg.History {
-			continue
 		}
 		var bad []chunks.ID
 		err = d.meta.Refs(func(id chunks.ID) error {
@@ -197,23 +190,11 @@ func (s *Sim) replaceState(d *device, fn func() error) error {
 			s.lost[commitKey(c)] = true
 		}
 	}
-	// Chunks live versions reference (with History, any kept version).
+	// Chunks a version kept anywhere references.
 	refd := map[chunks.ID]bool{}
 	for _, o := range s.devs {
-		if s.cfg.History {
-			if err := o.meta.Refs(func(id chunks.ID) error { refd[id] = true; return nil }); err != nil {
-				return err
-			}
-			continue
-		}
-		es, err := entries(o)
-		if err != nil {
+		if err := o.meta.Refs(func(id chunks.ID) error { refd[id] = true; return nil }); err != nil {
 			return err
-		}
-		for _, v := range es {
-			for _, r := range v.Chunks {
-				refd[r.ID] = true
-			}
 		}
 	}
 	for _, in := range kept {

@@ -24,9 +24,6 @@ type Config struct {
 	// Keep, when not nil, runs only these step indexes (ascending): a
 	// shrunk run.
 	Keep []int
-	// History extends the custody invariant to the chunks of every version
-	// any device's history keeps (a known gap, DESIGN.md).
-	History bool
 	// Dir is where state dirs go; "" = a new directory under /dev/shm when
 	// it exists (tmpfs: fsync costs nothing), else os.TempDir().
 	Dir    string

@@ -19,7 +19,6 @@ var (
 	flagSteps   = flag.Int("sim.steps", 30, "steps per seed (make sim: 200)")
 	flagDevices = flag.Int("sim.devices", 0, "devices at the start (0: 2–5 drawn from the seed)")
 	flagKeep    = flag.String("sim.keep", "", "comma-separated step indexes to run (a shrunk replay)")
-	flagHistory = flag.Bool("sim.history", false, "check custody of history versions' chunks too (a known gap)")
 	flagWatch   = flag.String("sim.watch", "", "hex prefix of a chunk id whose custody the trace shows")
 	flagGoOn    = flag.Bool("sim.continue", false, "run every seed and list the failing ones (no shrinking)")
 	flagShrink  = flag.Int("sim.shrink", 400, "runs spent shrinking a failure")
@@ -66,7 +65,7 @@ func runSeeds(t *testing.T, first uint64, n int) (ops, steps int) {
 			t.Logf("seed %d skipped: a known bug (%s), see TestKnownBugs", seed, why)
 			continue
 		}
-		cfg := Config{Seed: seed, Steps: *flagSteps, Devices: devicesFor(seed), Keep: keep, History: *flagHistory, Watch: *flagWatch}
+		cfg := Config{Seed: seed, Steps: *flagSteps, Devices: devicesFor(seed), Keep: keep, Watch: *flagWatch}
 		r := Run(t.Context(), cfg)
 		ops += r.Ops
 		steps += r.Steps
