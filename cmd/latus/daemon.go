@@ -108,6 +108,12 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks"),
 		Mark: markRefs(d.db), Relieve: d.pruner.relieve,
 		KeepUnreplicated: cfg.XMPP.Enabled(), // other devices may show what only we keep
+		Verify: func(ids []chunks.ID) []chunks.ID { // custody leaves only by a proved hand-off
+			if e := eng.Load(); e != nil {
+				return e.Verify(ids)
+			}
+			return nil
+		},
 		HandOff: func(need int64) {
 			if e := eng.Load(); e != nil {
 				e.HandOff(need)
