@@ -171,6 +171,7 @@ func (s *Sim) replaceState(d *device, fn func() error) error {
 	if err := d.close(); err != nil {
 		return err
 	}
+	s.resetPages(d)
 	if fn == nil {
 		s.devs = slices.DeleteFunc(s.devs, func(o *device) bool { return o == d })
 		delete(s.group, d.name)

@@ -26,7 +26,9 @@
 // answered synchronously; the scheduler decides for each one whether it
 // is dropped, answered, answered but the answer lost, delivered twice, or
 // answered by a forged "kept" with a wrong proof (a corrupted or replayed
-// answer). They are not reordered against other steps.
+// answer). They are not reordered against other steps. A crash or a
+// restore drops the pages in flight to and from the device, as its
+// connections die with it.
 //
 // Invariants are in check.go.
 package sim

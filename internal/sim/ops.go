@@ -351,6 +351,7 @@ func (s *Sim) apply(k kind) (string, error) {
 		if err := d.close(); err != nil {
 			return desc, err
 		}
+		s.resetPages(d)
 		opErr = s.open(d)
 		s.announce(d.name)
 	case opSnapshot:
@@ -445,4 +446,12 @@ func (s *Sim) record(vs ...meta.FileVersion) {
 		delete(s.lost, commitKey(v))
 	}
 	s.commits = append(s.commits, vs...)
+}
+
+// resetPages drops the pages in flight to or from d: its connections died
+// with the process. (A page that a restored device asked for before the
+// restore would move its position past versions it no longer has; the
+// real protocol answers on the connection that asked.)
+func (s *Sim) resetPages(d *device) {
+	s.pages = slices.DeleteFunc(s.pages, func(p page) bool { return p.to == d.name || p.from == d.name })
 }
