@@ -83,6 +83,7 @@ var knownBugs = map[uint64]string{
 	141: "differ",
 	377: "differ",
 	408: "differ",
+	672: "differ",
 }
 
 func TestKnownBugs(t *testing.T) {
