@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/latus
 TESTTIMEOUT ?= 14m
 
-.PHONY: all build deps test bench demo fuzz clean
+.PHONY: all build deps test bench demo fuzz clean sim sim-selftest
 
 all: build
 
@@ -21,6 +21,23 @@ test: deps
 	# The file exerciser's fixed seed for 20,000 operations against a real
 	# mount (-race above runs it for 1,200: under -race it does ~20 ops/s).
 	$(GO) test -count=1 -timeout 10m -run 'TestFSX$$' ./fusefs -latus.fsx.ops 20000
+
+# The deterministic simulation (internal/sim; make test runs a fixed set of
+# seeds): SEEDS seeds from SEED on, DEVICES at the start (0: 2–5 by seed).
+SEEDS   ?= 1000
+SEED    ?= 1
+DEVICES ?= 0
+sim:
+	bash -o pipefail -c "$(GO) test -v -count=1 -timeout 0 -run 'TestSim$$' ./internal/sim -sim.seed=$(SEED) -sim.seeds=$(SEEDS) -sim.steps=200 -sim.devices=$(DEVICES) | grep -vE '^(=== RUN|--- PASS|PASS$$)'"
+
+# Plants each known bug (build tag simbugs) and shows the simulator
+# catches it within 1,000 seeds.
+SIMBUGS := trust-keep merge-ignores-vectors prune-current
+sim-selftest:
+	@for b in $(SIMBUGS); do \
+		echo "sim-selftest: $$b"; \
+		LATUS_SIMBUG=$$b $(GO) test -count=1 -tags simbugs -run 'TestSelftest$$' ./internal/sim -v -sim.seeds=1000 -sim.steps=200 || exit 1; \
+	done
 
 # Benchmarks print the ratios they measured against the native filesystem
 # (and other tools) in the same run; absolute times here are noisy.

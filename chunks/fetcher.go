@@ -237,7 +237,12 @@ func (f *Fetcher) fromSources(ctx context.Context, id ID, t Token) (data []byte,
 		src := srcs[(start+i)%len(srcs)]
 		data, err := src.Fetch(ctx, id)
 		if err == nil {
-			err = f.store.write(id, t, data, src.Name())
+			// The source is not recorded as a holder: it may hold only a
+			// cached copy, and holders are the devices that proved they
+			// keep a chunk (engine). Counting a source made replication
+			// stop one copy short, which a lost keeper then turned into
+			// a lost chunk.
+			err = f.store.Write(id, t, data)
 			switch {
 			case err == nil:
 				f.store.cache.add(id, data)

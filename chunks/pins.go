@@ -13,6 +13,11 @@ func (s *Store) editEntry(id ID, what string, edit func(ne *entry) (bool, error)
 		return err
 	}
 	defer s.leave()
+	return s.editEntryLocked(id, what, edit)
+}
+
+// editEntryLocked is editEntry for callers already inside an operation.
+func (s *Store) editEntryLocked(id ID, what string, edit func(ne *entry) (bool, error)) error {
 	s.lockID(id)
 	defer s.unlockID(id)
 	ne := s.snapshot(id)

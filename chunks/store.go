@@ -86,6 +86,25 @@ type Options struct {
 	// store's locks and may call the store; the write is then tried once
 	// more.
 	HandOff func(need int64)
+	// KeepUnreplicated makes collection spare chunks in this device's
+	// custody that no other device is known to keep, even when no version
+	// kept here references them: other devices may still show a version
+	// that does (a conflict copy, a view that has not merged the version
+	// that replaced it, their own history). They become collectable once
+	// replication placed a copy elsewhere. Set it on a device with peers;
+	// a local-only store leaves it off, so its own pruned history frees
+	// room.
+	KeepUnreplicated bool
+	// Verify, when set, is asked during collection (outside the store's
+	// locks) about chunks in custody here that no kept version references
+	// and that other devices are known to keep. It returns those another
+	// device proved just now, with a fresh proof of possession, to keep.
+	// Only they lose custody here (they become cached copies, removed by
+	// the next collection or eviction); the others stay kept. Without
+	// Verify, a known holder is trusted however old the knowledge is, and
+	// a holder that was lost or restored from an older copy since leaves
+	// the chunk with no keeper.
+	Verify func(ids []ID) []ID
 }
 
 // Usage describes how full the store is.
@@ -139,6 +158,8 @@ type Store struct {
 	mark         func(keep func(ID)) error
 	relieve      func(need int64) bool
 	fetchedGrace time.Duration
+	keepUnrepl   bool
+	verify       func(ids []ID) []ID
 }
 
 // Open opens (creating if needed) the store in opts.Dir and starts a new
@@ -187,6 +208,8 @@ func Open(opts Options) (*Store, error) {
 		mark:         opts.Mark,
 		relieve:      opts.Relieve,
 		fetchedGrace: cmp.Or(opts.FetchedGrace, DefaultFetchedGrace),
+		keepUnrepl:   opts.KeepUnreplicated,
+		verify:       opts.Verify,
 	}
 	if err := s.load(); err != nil {
 		db.Close()
@@ -530,18 +553,12 @@ func (s *Store) awaitProgress(done <-chan struct{}, id ID) bool {
 // wrapping ErrFull when there is no room. A written chunk is a cached copy
 // of another device's: evictable until Keep takes custody of it.
 func (s *Store) Write(id ID, t Token, plain []byte) error {
-	return s.write(id, t, plain, "")
-}
-
-// write is Write that also records holder (when not "") in the same index
-// update.
-func (s *Store) write(id ID, t Token, plain []byte, holder string) error {
 	if err := checkPlain(id, plain); err != nil {
 		return err
 	}
 	codec, stored := s.codecs.encode(plain)
 	return s.withRoom(int64(len(stored)), func() error {
-		return s.writeStored(id, t, codec, stored, int64(len(plain)), holder)
+		return s.writeStored(id, t, codec, stored, int64(len(plain)))
 	})
 }
 
@@ -570,7 +587,7 @@ func (s *Store) WriteStored(id ID, t Token, c Codec, stored []byte) error {
 		c, stored = CodecNone, plain
 	}
 	return s.withRoom(int64(len(stored)), func() error {
-		return s.writeStored(id, t, c, stored, int64(len(plain)), "")
+		return s.writeStored(id, t, c, stored, int64(len(plain)))
 	})
 }
 
@@ -585,7 +602,7 @@ func checkPlain(id ID, plain []byte) error {
 	return nil
 }
 
-func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, holder string) error {
+func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -596,12 +613,7 @@ func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64, 
 	if prev.state != InProgress || prev.token != t {
 		return fmt.Errorf("write chunk %s (%s): %w", id.Short(), prev.state, ErrStaleToken)
 	}
-	return s.storeChunk(id, prev, c, stored, size, false, func(ne *entry) {
-		ne.flags |= flagFetched
-		if holder != "" && !slices.Contains(ne.holders, holder) && len(ne.holders) < 255 {
-			ne.holders = append(ne.holders, holder)
-		}
-	})
+	return s.storeChunk(id, prev, c, stored, size, false, func(ne *entry) { ne.flags |= flagFetched })
 }
 
 // storeChunk makes room, writes the chunk file and commits the chunk as

@@ -2,6 +2,7 @@ package chunks
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,6 +164,7 @@ func (s *Store) collect(dryRun bool) (Collected, error) {
 	graceStart := time.Now().Add(-s.fetchedGrace).UnixNano()
 	custodyStart := time.Now().Add(-max(s.fetchedGrace, CustodyGrace)).UnixNano()
 	var vs []victim
+	var ask []ID // in custody with known holders: Options.Verify decides
 	var out Collected
 	g.mu.Lock()
 	s.mu.Lock()
@@ -182,10 +184,17 @@ func (s *Store) collect(dryRun bool) (Collected, error) {
 		if e.custody() && e.flags&flagFetched != 0 && e.atime > custodyStart {
 			continue // a replica kept for another device: its version may not be merged yet
 		}
+		if s.keepUnrepl && e.localOnly() {
+			continue // the last copy: other devices may reference it (Options.KeepUnreplicated)
+		}
 		if _, ok := s.releasing[id]; ok {
 			continue
 		}
 		if _, busy := s.busy[id]; busy {
+			continue
+		}
+		if s.verify != nil && e.custody() {
+			ask = append(ask, id)
 			continue
 		}
 		out.Chunks++
@@ -202,6 +211,12 @@ func (s *Store) collect(dryRun bool) (Collected, error) {
 		return out, nil
 	}
 	s.evict(vs)
+	if len(ask) > 0 {
+		slices.SortFunc(ask, compareIDs) // one order: the simulator replays it
+		for _, id := range s.verify(ask) {
+			s.giveUp(id)
+		}
+	}
 	g.runs.Add(1)
 	g.chunks.Add(int64(out.Chunks))
 	g.bytes.Add(out.Bytes)
@@ -209,4 +224,25 @@ func (s *Store) collect(dryRun bool) (Collected, error) {
 		s.log.Info("collected unreferenced chunks", "chunks", out.Chunks, "bytes", out.Bytes)
 	}
 	return out, nil
+}
+
+// giveUp ends this device's custody of id, which another device proved to
+// keep: it becomes a cached copy.
+func (s *Store) giveUp(id ID) {
+	err := s.editEntryLocked(id, "give up custody", func(ne *entry) (bool, error) {
+		if ne.state != Complete || !ne.custody() {
+			return false, nil
+		}
+		s.mu.Lock()
+		_, releasing := s.releasing[id]
+		s.mu.Unlock()
+		if releasing {
+			return false, nil
+		}
+		ne.flags &^= flagCustody
+		return true, nil
+	})
+	if err != nil {
+		s.log.Warn("collect: giving up custody of a chunk another device proved to keep", "chunk", id.Short(), "err", err)
+	}
 }

@@ -298,3 +298,70 @@ func TestCollectSparesCommitAfterMark(t *testing.T) {
 		t.Fatal("a chunk committed between mark and sweep was collected")
 	}
 }
+
+// TestCollectKeepsCustody: with KeepUnreplicated, an unreferenced chunk in
+// custody that no other device keeps survives collection (other devices
+// may show a version of it); with Verify, one that others keep goes only
+// once Verify reports a holder took it over. Without either, collection
+// drops both (a local-only store frees its pruned history).
+func TestCollectKeepsCustody(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		keepUnreplicated bool
+		verified         bool // Verify set and answers that the holder took it
+		wantLocal        State
+		wantHeld         State
+	}{
+		{"local-only store", false, false, Missing, Missing},
+		{"unreplicated kept", true, false, Complete, Missing},
+		{"holder did not prove", true, false, Complete, Missing},
+		{"holder proved", true, true, Complete, Complete},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var refs refSet
+			var asked []ID
+			s := TestStore(t, func(o *Options) {
+				o.Mark = refs.mark
+				o.KeepUnreplicated = tc.keepUnreplicated
+				if tc.name == "holder did not prove" || tc.verified {
+					o.Verify = func(ids []ID) []ID {
+						asked = append(asked, ids...)
+						if tc.verified {
+							return ids
+						}
+						return nil
+					}
+				}
+			})
+			local := mustPut(t, s, RandomBytes(31, 1000))
+			held := mustPut(t, s, RandomBytes(32, 1000))
+			if err := s.AddHolder(held, "other"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Collect(false); err != nil {
+				t.Fatal(err)
+			}
+			if st := status(t, s, local); st != tc.wantLocal {
+				t.Errorf("unreplicated chunk: %s, want %s", st, tc.wantLocal)
+			}
+			wantHeld := tc.wantHeld
+			if s.verify != nil && !tc.verified {
+				wantHeld = Complete // nobody proved: still kept
+			}
+			if st := status(t, s, held); st != wantHeld {
+				t.Errorf("chunk another device keeps: %s, want %s", st, wantHeld)
+			}
+			if tc.verified {
+				if in, _ := s.Stat(held); in.Custody {
+					t.Error("custody kept after the holder proved it took the chunk over")
+				}
+				if got, err := s.Collect(false); err != nil || got.Chunks != 1 {
+					t.Errorf("next Collect = %+v, %v; want the chunk given up", got, err)
+				}
+			}
+			if s.verify != nil && (len(asked) != 1 || asked[0] != held) {
+				t.Errorf("Verify asked about %v, want only the held chunk", asked)
+			}
+		})
+	}
+}

@@ -35,6 +35,11 @@ type Options struct {
 	// work it could not do (no device with room, a failed request); 0 =
 	// 30 s. Commits and devices coming online start a round at once.
 	RetryEvery time.Duration
+
+	// KeepsInFlight is how many keep requests replication has outstanding
+	// with one device; 0 = 3. The simulator (internal/sim) sets 1 so that
+	// a round's requests go out in one order on every run.
+	KeepsInFlight int
 }
 
 // Engine is this device's sync policy. Its methods are safe for
@@ -48,6 +53,7 @@ type Engine struct {
 	onCommit func([]meta.FileVersion)
 	log      *slog.Logger
 	retry    time.Duration
+	inFlight int
 
 	net atomic.Pointer[netBox] // nil: local-only
 
@@ -62,8 +68,9 @@ type Engine struct {
 	pinCh chan struct{}
 	pinMu sync.Mutex // one re-derivation of pins at a time
 
-	mu   sync.Mutex           // guards full
-	full map[string]time.Time // devices that answered full, until when to skip them
+	mu       sync.Mutex           // guards full and reverify
+	full     map[string]time.Time // devices that answered full, until when to skip them
+	reverify map[string]bool      // devices whose holdings the next round proves again
 
 	stats struct {
 		replicated, released, refused, badProofs atomic.Int64
@@ -90,19 +97,24 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.KeepsInFlight <= 0 {
+		opts.KeepsInFlight = keepsInFlight
+	}
 	e := &Engine{
 		pins: pins, pinCh: make(chan struct{}, 1),
 		store: opts.Store, fetcher: opts.Fetcher, meta: opts.Meta,
 		replicas: opts.Replicas, keepAll: opts.KeepAll, onCommit: opts.OnCommit,
-		log: opts.Logger, retry: opts.RetryEvery,
+		log: opts.Logger, retry: opts.RetryEvery, inFlight: opts.KeepsInFlight,
 		kickCh: make(chan struct{}, 1), keepCh: make(chan []chunks.ID, 64),
-		full: map[string]time.Time{},
+		full: map[string]time.Time{}, reverify: map[string]bool{},
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
 }
 
-// Start runs replication (and, with KeepAll, keeping) until Close.
+// Start runs replication (and, with KeepAll, keeping) until Close. An
+// engine that is never started does nothing in the background: its owner
+// runs rounds with ReplicateOnce (the simulator does).
 func (e *Engine) Start() {
 	e.wg.Add(2)
 	go e.replicateLoop()
@@ -181,10 +193,14 @@ func (e *Engine) Merged(res meta.MergeResult) {
 	}
 }
 
-// DeviceOnline is the hook for a device that became reachable.
+// DeviceOnline is the hook for a device that became reachable. The next
+// round proves again what it keeps for this device: it may come back
+// with its state dir restored from an older copy, without chunks it once
+// proved to keep.
 func (e *Engine) DeviceOnline(device string) {
 	e.mu.Lock()
 	delete(e.full, device)
+	e.reverify[device] = true
 	e.mu.Unlock()
 	if len(e.pins.list()) > 0 {
 		e.kickPins()

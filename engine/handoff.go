@@ -51,7 +51,13 @@ func (e *Engine) HandOff(need int64) {
 		}
 	}
 	var released int64
-	for dev, ins := range byDev {
+	devs := make([]string, 0, len(byDev))
+	for dev := range byDev {
+		devs = append(devs, dev)
+	}
+	slices.Sort(devs) // one order on every run (the simulator replays it)
+	for _, dev := range devs {
+		ins := byDev[dev]
 		for i := 0; i < len(ins); i += MaxKeepChunks {
 			released += e.release(ctx, net, dev, ins[i:min(len(ins), i+MaxKeepChunks)])
 		}
@@ -93,4 +99,55 @@ func (e *Engine) release(ctx context.Context, net Network, dev string, ins []chu
 	}
 	e.stats.refused.Add(int64(len(refused)))
 	return freed
+}
+
+// Verify is chunks.Options.Verify: ids are chunks in custody here that no
+// version kept here references. Each is handed to an online holder (a
+// keep request with release): the holder proves with a fresh nonce that
+// it keeps the chunk and forgets this device as a keeper, and only then
+// does this device give its custody up. It returns the chunks given up. A
+// holder that was lost, or restored from an older copy, cannot prove, so
+// this device goes on keeping the chunk rather than trusting what it
+// learned long ago; a holder that answers without the chunk fetches it
+// and keeps it, which restores the copy.
+func (e *Engine) Verify(ids []chunks.ID) []chunks.ID {
+	net := e.network()
+	if net == nil {
+		return nil
+	}
+	online := net.Online()
+	ctx, cancel := context.WithTimeout(e.ctx, relieveTimeout)
+	defer cancel()
+	byDev := map[string][]chunks.Info{}
+	for _, id := range ids {
+		in, err := e.store.Stat(id)
+		if err != nil || !in.Custody || in.Pins > 0 {
+			continue
+		}
+		for _, h := range in.Holders {
+			if slices.Contains(online, h) {
+				byDev[h] = append(byDev[h], in)
+				break
+			}
+		}
+	}
+	devs := make([]string, 0, len(byDev))
+	for dev := range byDev {
+		devs = append(devs, dev)
+	}
+	slices.Sort(devs)
+	var given []chunks.ID
+	for _, dev := range devs {
+		ins := byDev[dev]
+		for i := 0; i < len(ins); i += MaxKeepChunks {
+			batch := ins[i:min(len(ins), i+MaxKeepChunks)]
+			e.release(ctx, net, dev, batch)
+			for _, in := range batch {
+				if st, err := e.store.Stat(in.ID); err == nil && !st.Custody {
+					given = append(given, in.ID)
+				}
+			}
+		}
+	}
+	return given
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/simbug"
 )
 
 // MaxKeepChunks bounds the chunks of one keep request; peers refuse larger
@@ -180,6 +181,9 @@ func (e *Engine) ask(ctx context.Context, net Network, device string, release bo
 			continue
 		}
 		want, err := e.store.Prove(a.ID, req.Nonce)
+		if simbug.On("trust-keep") {
+			want, err = a.Proof, nil
+		}
 		if err != nil || want != a.Proof {
 			e.log.Warn("keep: a device answered with a wrong proof of possession; not trusted with the chunk", "device", device, "chunk", a.ID.Short())
 			e.stats.badProofs.Add(1)

@@ -427,3 +427,38 @@ func (e *Engine) walk(p string, fn func(meta.FileVersion)) error {
 	}
 	return walk(p)
 }
+
+// Restore makes version n (counting from 1) of p's history current again,
+// as a local write: its chunks are fetched and taken into this device's
+// custody first, so the restored file never depends on a device that
+// keeps the old content only for its own history and may collect it
+// after pruning that history. It fails, committing nothing, when the
+// content cannot be fetched.
+func (e *Engine) Restore(ctx context.Context, p string, n int) (meta.FileVersion, error) {
+	hist, err := e.meta.History(p)
+	if err != nil {
+		return meta.FileVersion{}, err
+	}
+	if n < 1 || n > len(hist) {
+		return meta.FileVersion{}, fmt.Errorf("restore %q version %d of %d: %w", p, n, len(hist), meta.ErrNotFound)
+	}
+	ids := make([]chunks.ID, 0, len(hist[n-1].Chunks))
+	for _, r := range hist[n-1].Chunks {
+		ids = append(ids, r.ID)
+	}
+	if err := e.fetcher.FetchAll(ctx, ids, nil); err != nil {
+		return meta.FileVersion{}, fmt.Errorf("restore %q version %d: fetch its content: %w", p, n, err)
+	}
+	for _, id := range ids {
+		// ErrReleasing: a hand-off of it is under way and keeps it kept.
+		if err := e.store.Keep(id, "", false); err != nil && !errors.Is(err, chunks.ErrReleasing) {
+			return meta.FileVersion{}, fmt.Errorf("restore %q version %d: keep its content: %w", p, n, err)
+		}
+	}
+	v, err := e.meta.Restore(p, n)
+	if err != nil {
+		return v, err
+	}
+	e.Committed([]meta.FileVersion{v})
+	return v, nil
+}

@@ -11,10 +11,30 @@ import (
 )
 
 // underReplicated returns the chunks kept here that fewer than Replicas
-// devices keep, coldest first.
+// devices reachable now keep, coldest first, with Holders cut down to
+// those devices. A holder that is offline is not counted: it may be gone
+// for good (a lost device never says so), and a copy too many is cheaper
+// than a chunk whose last keepers are all gone. Without a network every
+// known holder counts.
 func (e *Engine) underReplicated() ([]chunks.Info, error) {
 	want := e.replicas - 1
-	return e.store.Custodied(func(in chunks.Info) bool { return len(in.Holders) < want })
+	var online []string
+	net := e.network()
+	if net != nil {
+		online = net.Online()
+	}
+	ins, err := e.store.Custodied(func(in chunks.Info) bool {
+		if net != nil {
+			in.Holders = slices.DeleteFunc(in.Holders, func(h string) bool { return !slices.Contains(online, h) })
+		}
+		return len(in.Holders) < want
+	})
+	if net != nil {
+		for i := range ins {
+			ins[i].Holders = slices.DeleteFunc(ins[i].Holders, func(h string) bool { return !slices.Contains(online, h) })
+		}
+	}
+	return ins, err
 }
 
 func (e *Engine) replicateLoop() {
@@ -42,8 +62,15 @@ func (e *Engine) replicateLoop() {
 }
 
 // keepsInFlight is how many keep requests replication has outstanding
-// with one device: the receiver fetches one batch while it proves another.
+// with one device by default: the receiver fetches one batch while it
+// proves another.
 const keepsInFlight = 3
+
+// ReplicateOnce runs one replication round now, in the caller's
+// goroutine, and reports whether work was left undone. The background
+// loop Start runs calls the same round; a simulator that never starts the
+// engine calls this instead.
+func (e *Engine) ReplicateOnce(ctx context.Context) (more bool) { return e.replicate(ctx) }
 
 // replicate runs one round: every under-replicated chunk is offered to
 // online devices that do not keep it yet, until it has its copies or no
@@ -53,6 +80,7 @@ func (e *Engine) replicate(ctx context.Context) (more bool) {
 	if net == nil {
 		return false
 	}
+	e.reprove(ctx, net)
 	need, err := e.underReplicated()
 	if err != nil || len(need) == 0 {
 		return false
@@ -94,7 +122,7 @@ type round struct {
 func (r *round) offer(ctx context.Context, dev string, need []chunks.Info) bool {
 	var (
 		wg    sync.WaitGroup
-		sem   = make(chan struct{}, keepsInFlight)
+		sem   = make(chan struct{}, r.e.inFlight)
 		ok    atomic.Bool
 		batch []chunks.Info
 		bytes int64
@@ -175,6 +203,57 @@ func (r *round) place(ctx context.Context, dev string, batch []chunks.Info) bool
 		return false
 	}
 	return true
+}
+
+// reprove asks every device that came online since the last round to
+// prove again, with a fresh nonce, that it keeps the chunks this device
+// counts it as keeping (a keep request without release: a device that
+// lost them fetches and keeps them again). A device that answers without
+// a proof for a chunk is no longer counted as its holder, so the round
+// that follows places the copy elsewhere. A device that does not answer
+// is asked again next round.
+func (e *Engine) reprove(ctx context.Context, net Network) {
+	e.mu.Lock()
+	devs := make([]string, 0, len(e.reverify))
+	for d := range e.reverify {
+		devs = append(devs, d)
+	}
+	clear(e.reverify)
+	e.mu.Unlock()
+	slices.Sort(devs)
+	online := net.Online()
+	for _, dev := range devs {
+		if !slices.Contains(online, dev) {
+			continue // asked when it comes online again
+		}
+		held, err := e.store.Custodied(func(in chunks.Info) bool { return slices.Contains(in.Holders, dev) })
+		if err != nil {
+			continue
+		}
+		failed := false
+		for i := 0; i < len(held) && !failed; i += MaxKeepChunks {
+			batch := held[i:min(len(held), i+MaxKeepChunks)]
+			ks := make([]KeepChunk, len(batch))
+			for j, in := range batch {
+				ks[j] = KeepChunk{ID: in.ID, Size: in.Stored}
+			}
+			_, refused, err := e.ask(ctx, net, dev, false, ks)
+			if err != nil {
+				failed = true
+				break
+			}
+			for id := range refused {
+				if err := e.store.RemoveHolder(id, dev); err != nil {
+					e.log.Warn("reprove: forgetting a holder that could not prove", "chunk", id.Short(), "device", dev, "err", err)
+				}
+			}
+		}
+		if failed {
+			e.mu.Lock()
+			e.reverify[dev] = true
+			e.mu.Unlock()
+		}
+	}
 }
 
 func (e *Engine) markFull(dev string) {

@@ -220,3 +220,29 @@ func TestRestoredIndexContinues(t *testing.T) {
 		t.Fatalf("Since(%d) on the restored copy = %d versions, %v; want the new one", seen, len(vs), err)
 	}
 }
+
+// A peer asking past this index's newest position saw an index this
+// device no longer has (its state dir restored from an older copy, the
+// clock behind): it gets the whole index again, and positions recorded
+// from then on are above the one it asked for, so it pulls them.
+func TestSinceAfterRestoreServesEverything(t *testing.T) {
+	a := TestDB(t, "a") // the clock stands still: positions 1, 2, 3…
+	TestWrite(t, a, "f", []byte("one"), time.Unix(1, 0))
+	TestWrite(t, a, "g", []byte("two"), time.Unix(2, 0))
+	const peerPos = 1000 // what the peer reached before the restore
+	vs, next, err := a.Since(peerPos, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 {
+		t.Fatalf("Since(%d) = %d versions, want the whole index (2)", peerPos, len(vs))
+	}
+	TestWrite(t, a, "h", []byte("three"), time.Unix(3, 0))
+	vs, _, err = a.Since(max(next, peerPos), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].Path != "h" {
+		t.Fatalf("after the restore, a version recorded is not above the peer's position: %+v", vs)
+	}
+}

@@ -73,7 +73,7 @@ func (db *DB) Restore(p string, n int) (FileVersion, error) {
 				return err
 			}
 		}
-		old.MTime = normTime(time.Now())
+		old.MTime = normTime(t.db.now())
 		out, err = t.newLocal(p, old, Modified, "")
 		return err
 	})
@@ -93,7 +93,7 @@ func (t *txn) apply(c Change) ([]FileVersion, error) {
 	}
 	mtime := c.File.MTime
 	if mtime.IsZero() {
-		mtime = time.Now()
+		mtime = t.db.now()
 	}
 	mtime = normTime(mtime)
 	switch c.Kind {
@@ -237,7 +237,7 @@ func (t *txn) applyRename(from, to string) ([]FileVersion, error) {
 			return nil, err
 		}
 	}
-	now := normTime(time.Now())
+	now := normTime(t.db.now())
 	var out []FileVersion
 	// New paths first, parents before children, then tombstones children
 	// first, so that every prefix of the index is a consistent tree.

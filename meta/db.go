@@ -223,6 +223,23 @@ func (db *DB) Since(pos uint64, limit int) (vs []FileVersion, next uint64, err e
 	if limit <= 0 {
 		limit = DefaultPage
 	}
+	if last := db.IndexSeq(); pos > last && !db.closed.Load() {
+		// The asker saw positions this index no longer has: this state
+		// dir was restored from an older copy, and the wall clock (which
+		// positions follow) has not passed them, or went back. Positions
+		// given out from now on continue above pos, and the asker gets the
+		// whole index again (it skips what it has), so nothing recorded
+		// here since the restore hides below its position.
+		err := db.update(func(t *txn) error {
+			t.pos = max(t.pos, pos)
+			return nil
+		})
+		if err != nil {
+			return nil, pos, fmt.Errorf("since %d: %w", pos, err)
+		}
+		db.log.Warn("a peer asked for index positions past this device's newest; serving the whole index again (state restored from an older copy?)", "asked", pos, "newest", last)
+		pos = 0
+	}
 	next = pos
 	err = db.view(func(t *txn) error {
 		c := t.index.Cursor()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/simbug"
 )
 
 // Retention prunes this device's history: each device prunes its own copy
@@ -60,6 +61,9 @@ type PruneResult struct {
 // period, as the user last saw it only now.
 func (p Policy) keeps(hist []FileVersion, protected []bool, cur FileVersion, now time.Time) []bool {
 	keep := slices.Clone(protected)
+	if simbug.On("prune-current") {
+		keep = make([]bool, len(hist))
+	}
 	goneLongAgo := cur.Deleted && p.Deleted > 0 && now.Sub(cur.MTime) > p.Deleted
 	lastDay := time.Time{}
 	for i := len(hist) - 1; i >= 0; i-- { // newest first: a day keeps its newest version

@@ -96,7 +96,9 @@ type Options struct {
 	Device string // this device's id (identity.Identity.Device); required
 	Logger *slog.Logger
 	// Now is the clock that counters and index positions follow (see
-	// clock.go); nil = time.Now. Tests pin it.
+	// clock.go), and the mtime of versions this device makes without one
+	// (a restore, a rename's tombstones); nil = time.Now. Tests and the
+	// simulator pin it.
 	Now func() time.Time
 }
 

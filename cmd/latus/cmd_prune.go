@@ -81,7 +81,14 @@ func pruneOffline(configFile, stateDir string, dryRun bool) (pruneReport, error)
 		return pruneReport{}, err
 	}
 	defer db.Close()
-	store, err := chunks.Open(chunks.Options{Dir: filepath.Join(stateDir, "chunks"), Mark: markRefs(db)})
+	opts := chunks.Options{Dir: filepath.Join(stateDir, "chunks"), Mark: markRefs(db)}
+	if cfg.XMPP.Enabled() {
+		// Offline nobody can prove a hand-off: what this device keeps
+		// stays kept (the daemon's collection hands it over).
+		opts.KeepUnreplicated = true
+		opts.Verify = func([]chunks.ID) []chunks.ID { return nil }
+	}
+	store, err := chunks.Open(opts)
 	if err != nil {
 		return pruneReport{}, err
 	}

@@ -113,6 +113,13 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	d.store, err = chunks.Open(chunks.Options{
 		Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks"),
 		Mark: markRefs(d.db), Relieve: d.pruner.relieve,
+		KeepUnreplicated: cfg.XMPP.Enabled(), // other devices may show what only we keep
+		Verify: func(ids []chunks.ID) []chunks.ID { // custody leaves only by a proved hand-off
+			if e := eng.Load(); e != nil {
+				return e.Verify(ids)
+			}
+			return nil
+		},
 		HandOff: func(need int64) {
 			if e := eng.Load(); e != nil {
 				e.HandOff(need)
@@ -286,11 +293,10 @@ func (d *daemon) status() statusReport {
 }
 
 func (d *daemon) restore(p string, n int) (meta.FileVersion, error) {
-	v, err := d.db.Restore(p, n)
+	v, err := d.engine.Restore(context.Background(), p, n)
 	if err != nil {
 		return v, err
 	}
-	d.engine.Committed([]meta.FileVersion{v})
 	d.fsys.Invalidate([]meta.FileVersion{v})
 	return v, nil
 }
