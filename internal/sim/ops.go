@@ -160,7 +160,7 @@ func (s *Sim) newContent() []byte {
 // benign reports errors a user operation may meet without anything being
 // wrong: no room, a path that changed under it, an unreachable chunk.
 func benign(err error) bool {
-	for _, e := range []error{chunks.ErrFull, chunks.ErrUnavailable, meta.ErrNotFound, meta.ErrExists, meta.ErrNotDir, meta.ErrNotEmpty, meta.ErrInvalidPath, errDropped} {
+	for _, e := range []error{chunks.ErrFull, chunks.ErrUnavailable, meta.ErrNotFound, meta.ErrExists, meta.ErrNotDir, meta.ErrNotEmpty, meta.ErrInvalidPath, engine.ErrNotPinned, engine.ErrPinnedAbove, errDropped} {
 		if errors.Is(err, e) {
 			return true
 		}
