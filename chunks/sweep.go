@@ -193,7 +193,7 @@ func (s *Store) collect(dryRun bool) (Collected, error) {
 		if _, busy := s.busy[id]; busy {
 			continue
 		}
-		if s.verify != nil && e.custody() {
+		if s.verify != nil && e.custody() && len(e.holders) > 0 {
 			ask = append(ask, id)
 			continue
 		}

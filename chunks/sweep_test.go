@@ -316,6 +316,10 @@ func TestCollectKeepsCustody(t *testing.T) {
 		{"unreplicated kept", true, false, Complete, Missing},
 		{"holder did not prove", true, false, Complete, Missing},
 		{"holder proved", true, true, Complete, Complete},
+		// The daemon sets Verify whether or not it has peers: a chunk no
+		// other device keeps is never asked about, so a local-only mount
+		// still frees its pruned history.
+		{"local-only store with Verify", false, false, Missing, Missing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var refs refSet
@@ -323,7 +327,7 @@ func TestCollectKeepsCustody(t *testing.T) {
 			s := TestStore(t, func(o *Options) {
 				o.Mark = refs.mark
 				o.KeepUnreplicated = tc.keepUnreplicated
-				if tc.name == "holder did not prove" || tc.verified {
+				if tc.name == "holder did not prove" || tc.name == "local-only store with Verify" || tc.verified {
 					o.Verify = func(ids []ID) []ID {
 						asked = append(asked, ids...)
 						if tc.verified {
