@@ -65,16 +65,9 @@ func pinReports(ps []engine.PinStatus) []pinReport {
 }
 
 func runPinList(ctx context.Context, g *globalOptions, out io.Writer) error {
-	stateDir, err := g.stateDir()
+	stateDir, info, err := requireDaemon(g, "")
 	if err != nil {
 		return err
-	}
-	info, err := runningDaemon(stateDir)
-	if err != nil {
-		return err
-	}
-	if info == nil {
-		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\"", stateDir)
 	}
 	var ps []pinReport
 	if err := dialControl(stateDir).do(ctx, "GET", "/pins", nil, &ps); err != nil {
@@ -122,16 +115,9 @@ type fetchLine struct {
 // runFetchVerb asks the running daemon to fetch (and pin or unpin) the
 // chunks under a path, drawing its progress.
 func runFetchVerb(ctx context.Context, g *globalOptions, endpoint, arg, verb string, errOut io.Writer) error {
-	stateDir, err := g.stateDir()
+	stateDir, info, err := requireDaemon(g, "")
 	if err != nil {
 		return err
-	}
-	info, err := runningDaemon(stateDir)
-	if err != nil {
-		return err
-	}
-	if info == nil {
-		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\"", stateDir)
 	}
 	p, err := storePath(arg, info.Mountpoint)
 	if err != nil {

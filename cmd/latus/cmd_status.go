@@ -34,16 +34,9 @@ change.`,
 }
 
 func runPathStatus(ctx context.Context, g *globalOptions, arg string, out io.Writer) error {
-	stateDir, err := g.stateDir()
+	stateDir, info, err := requireDaemon(g, `"latus log PATH" works without one`)
 	if err != nil {
 		return err
-	}
-	info, err := runningDaemon(stateDir)
-	if err != nil {
-		return err
-	}
-	if info == nil {
-		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\" (\"latus log PATH\" works without one)", stateDir)
 	}
 	p, err := storePath(arg, info.Mountpoint)
 	if err != nil {
@@ -61,16 +54,9 @@ func runPathStatus(ctx context.Context, g *globalOptions, arg string, out io.Wri
 }
 
 func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
-	stateDir, err := g.stateDir()
+	stateDir, _, err := requireDaemon(g, "")
 	if err != nil {
 		return err
-	}
-	info, err := runningDaemon(stateDir)
-	if err != nil {
-		return err
-	}
-	if info == nil {
-		return fmt.Errorf("no daemon running for state dir %s; start one with \"latus mount DIR\"", stateDir)
 	}
 	var r statusReport
 	if err := dialControl(stateDir).do(ctx, "GET", "/status", nil, &r); err != nil {

@@ -93,3 +93,24 @@ func runningDaemon(stateDir string) (*daemonInfo, error) {
 	pid, _ := strconv.Atoi(lines[0])
 	return &daemonInfo{PID: pid, Mountpoint: lines[1]}, nil
 }
+
+// requireDaemon returns the state dir and its running daemon, or an error
+// saying how to start one; hint, when not empty, is added to it.
+func requireDaemon(g *globalOptions, hint string) (string, *daemonInfo, error) {
+	stateDir, err := g.stateDir()
+	if err != nil {
+		return "", nil, err
+	}
+	info, err := runningDaemon(stateDir)
+	if err != nil {
+		return "", nil, err
+	}
+	if info == nil {
+		msg := fmt.Sprintf("no daemon running for state dir %s; start one with \"latus mount DIR\"", stateDir)
+		if hint != "" {
+			msg += " (" + hint + ")"
+		}
+		return "", nil, errors.New(msg)
+	}
+	return stateDir, info, nil
+}
