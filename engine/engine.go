@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,19 +237,30 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
-// Copies returns how many devices are known to keep every chunk of v:
-// the minimum over its chunks of this device (when it holds the chunk)
-// plus the other devices known to keep it.
+// Copies returns how many devices are known to keep every chunk of v (as
+// far as this device knows): the minimum over its chunks of this device
+// when it keeps the chunk (custody or a pin; a cached copy can go at any
+// time), the other devices known to keep it, and the version's writer,
+// which keeps what it wrote until it hands it over.
 func (e *Engine) Copies(v meta.FileVersion) int {
+	self := e.meta.Device()
 	best := -1
 	for _, r := range v.Chunks {
 		in, err := e.store.Stat(r.ID)
 		if err != nil {
 			return 0
 		}
-		n := len(in.Holders)
-		if in.State == chunks.Complete {
-			n++
+		n := 0
+		for _, h := range in.Holders {
+			if h != self {
+				n++
+			}
+		}
+		if in.State == chunks.Complete && (in.Custody || in.Pins > 0) {
+			n++ // kept here: a cached copy may go at any time and is not counted
+		}
+		if v.Origin != "" && v.Origin != self && !slices.Contains(in.Holders, v.Origin) {
+			n++ // the writer keeps what it wrote until it hands it over
 		}
 		if best < 0 || n < best {
 			best = n

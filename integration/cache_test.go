@@ -103,8 +103,9 @@ func TestPrefetchPinAndCacheCap(t *testing.T) {
 		t.Fatal("A read B's file wrong")
 	}
 	eventually(t, 10*time.Second, "A keeps B's chunks", func() bool { return localOnly(t, b) == 0 })
-	if c := xattr(b.path("mine.bin"), "user.latus.copies"); c != "2" {
-		t.Errorf("copies of B's file: %q, want 2", c)
+	// B may since have handed its copy to A under pressure: A keeps it.
+	if c := xattr(a.path("mine.bin"), "user.latus.copies"); c != "1" && c != "2" {
+		t.Errorf("copies of B's file seen from A: %q, want 1 or 2", c)
 	}
 
 	b.mustLatus("unpin", "big/f1")

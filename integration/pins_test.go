@@ -60,7 +60,7 @@ func TestPinnedFolderFollowsNewFiles(t *testing.T) {
 		want []string
 	}{
 		{"docs/two.bin", []string{"state:        local", "pinned:       yes, by docs", "copies:       2 devices", "versions:     2 kept", "by device " + aDev}},
-		{"elsewhere.bin", []string{"state:        remote", "pinned:       no", "copies:       0 devices known"}},
+		{"elsewhere.bin", []string{"state:        remote", "pinned:       no", "copies:       1 devices known"}},
 		{"docs", []string{"(dir)", "files:        2 (3.0 MiB): 2 local, 0 partial, 0 remote, 0 ignored", "pinned:       yes\n"}},
 	} {
 		out := b.mustLatus("status", b.path(tc.path))
