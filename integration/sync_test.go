@@ -242,10 +242,12 @@ func TestGitCloneAcrossDevices(t *testing.T) {
 		_, err2 := os.Stat(b.path("repo/f20.txt"))
 		return err == nil && len(out) > 0 && err2 == nil
 	})
-	// Wait for the whole commit (objects and refs) to have landed.
+	// Wait for the whole commit (objects and refs) to have landed: fsck
+	// alone passes on a repository whose branch ref has not arrived yet.
 	eventually(t, 10*time.Second, "repo complete on B", func() bool {
-		cmd := exec.Command("git", "-C", b.path("repo"), "fsck", "--no-progress")
-		return cmd.Run() == nil
+		fsck := exec.Command("git", "-C", b.path("repo"), "fsck", "--no-progress")
+		head := exec.Command("git", "-C", b.path("repo"), "rev-parse", "--verify", "HEAD")
+		return fsck.Run() == nil && head.Run() == nil
 	})
 	out := sh(t, b.mnt, `git clone -q repo clone && cd clone && git log --oneline | wc -l && ls | wc -l`)
 	if f := strings.Fields(out); len(f) != 2 || f[0] != "1" || f[1] != "20" {
