@@ -164,6 +164,11 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	}
 	v := meta.FileVersion{Kind: meta.KindFile, Mode: mode & 0o7777, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
+	if errors.Is(err, meta.ErrExists) && flags&syscall.O_EXCL == 0 {
+		// Another device's file arrived between the kernel's lookup and
+		// this create: open(O_CREAT) without O_EXCL opens it.
+		return n.openExisting(ctx, p, flags, out)
+	}
 	if err != nil {
 		return nil, nil, 0, n.errno(p, err)
 	}
@@ -176,6 +181,26 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	out.SetEntryTimeout(entryTimeout)
 	out.SetAttrTimeout(attrTimeout)
 	return ch, &handle{fsys: n.fsys, ino: ch, st: st, write: true}, 0, 0
+}
+
+// openExisting answers a create of a name that exists by opening it.
+func (n *dirNode) openExisting(ctx context.Context, p string, flags uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	cur, err := n.fsys.meta.Lookup(p)
+	if err != nil {
+		return nil, nil, 0, n.errno(p, err)
+	}
+	if cur.Kind != meta.KindFile {
+		return nil, nil, 0, syscall.EISDIR
+	}
+	ch := n.newChild(ctx, cur)
+	fh, fl, err := n.fsys.openFile(ch, p, flags, nil)
+	if err != nil {
+		return nil, nil, 0, n.errno(p, err)
+	}
+	n.fsys.fillAttr(cur, &out.Attr)
+	out.SetEntryTimeout(entryTimeout)
+	out.SetAttrTimeout(attrTimeout)
+	return ch, fh, fl, 0
 }
 
 func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
