@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/atomicfile"
 	"github.com/uberan/latus/meta"
 )
 
@@ -87,7 +87,7 @@ func (ps *pinSet) edit(fn func(paths map[string]bool) error) error {
 		}
 		slices.Sort(list)
 		b, _ := json.Marshal(list)
-		if err := writeFileAtomic(ps.file, b); err != nil {
+		if err := atomicfile.Write(ps.file, b, 0o600); err != nil {
 			return fmt.Errorf("save pins: %w", err)
 		}
 	}
@@ -127,26 +127,6 @@ func (ps *pinSet) touches(vs []meta.FileVersion) bool {
 // under reports whether p is dir or inside it ("" is the root).
 func under(p, dir string) bool {
 	return dir == "" || p == dir || strings.HasPrefix(p, dir+"/")
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".pins-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // Fetch fetches the chunks of every live file at or under p ("" is the

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uberan/latus/internal/atomicfile"
 	"github.com/uberan/latus/meta"
 )
 
@@ -53,7 +54,7 @@ func (f *FS) rescue(st *stagedFile, cause error) error {
 	}
 	data := filepath.Join(dir, strings.TrimPrefix(filepath.Base(tmp.Name()), ".tmp-"))
 	info, _ := json.Marshal(rescueInfo{Path: p, Mode: st.base.Mode, Saved: time.Now()})
-	if err := writeSynced(data+".json", info); err != nil {
+	if err := atomicfile.Write(data+".json", info, 0o600); err != nil {
 		return fmt.Errorf("keep content of %s: %w", p, err)
 	}
 	if err := os.Rename(tmp.Name(), data); err != nil {
@@ -63,21 +64,6 @@ func (f *FS) rescue(st *stagedFile, cause error) error {
 	f.rescued.Add(1)
 	f.log.Error("commit failed; content kept and retried at the next start", "path", p, "kept", data, "err", cause)
 	return nil
-}
-
-func writeSynced(name string, data []byte) error {
-	fh, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = fh.Write(data)
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Rescued lists the paths whose kept content still waits to be committed.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/uberan/latus/internal/atomicfile"
 	"github.com/uberan/latus/meta"
 )
 
@@ -91,11 +92,7 @@ func (ws *watchers) saveLocked() error {
 	}
 	slices.Sort(dirs)
 	b, _ := json.Marshal(dirs)
-	tmp := ws.file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, ws.file)
+	return atomicfile.Write(ws.file, b, 0o600)
 }
 
 // resume follows again the folders a previous daemon followed, in the
