@@ -237,6 +237,9 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
+// Replicas is how many devices should keep each chunk.
+func (e *Engine) Replicas() int { return e.replicas }
+
 // Copies returns how many devices are known to keep every chunk of v (as
 // far as this device knows): the minimum over its chunks of this device
 // when it keeps the chunk (custody or a pin; a cached copy can go at any

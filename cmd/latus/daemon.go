@@ -37,7 +37,6 @@ type daemon struct {
 	store      *chunks.Store
 	fetcher    *chunks.Fetcher
 	engine     *engine.Engine
-	replicas   int
 	fsys       *fusefs.FS
 	srv        *fuse.Server
 	swarm      atomic.Pointer[peers.Swarm]
@@ -152,10 +151,6 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		return nil, err
 	}
 	eng.Store(d.engine)
-	d.replicas = cfg.Replicas
-	if d.replicas == 0 {
-		d.replicas = engine.DefaultReplicas
-	}
 	d.ignores = newTreeIgnores(d.db, d.fetcher.Get, log.With("pkg", "ignore"))
 	d.matcher = ignore.New(d.ignores.source)
 	d.fsys, err = fusefs.New(fusefs.Options{
@@ -273,7 +268,7 @@ func (d *daemon) status() statusReport {
 		XMPP: d.xmpp, StartedAt: d.started, CommitsServed: d.commits.Load(),
 		OpenForWrite: d.fsys.OpenForWrite(), Kept: d.fsys.Rescued(), Jobs: int(d.running.Load()),
 		Downloading: fst.InFlight, Downloaded: fst.FetchedBytes, FetchFailed: fst.Failed,
-		Replicas: d.replicas, Replicated: est.Replicated, Released: est.Released, BadProofs: est.BadProofs,
+		Replicas: d.engine.Replicas(), Replicated: est.Replicated, Released: est.Released, BadProofs: est.BadProofs,
 		PrunedPolicy: d.pruner.byPolicy.Load(), PrunedPressure: d.pruner.byPressure.Load(),
 		Collected: cst.Chunks, CollectedBytes: cst.Bytes, Retention: describePolicy(d.pruner.policy),
 	}
