@@ -8,9 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/meta"
 )
 
@@ -18,38 +16,14 @@ import (
 // the folder "build", keeping them in a local dir it returns.
 func ignoreMount(t *testing.T) (m *Mounted, local string) {
 	t.Helper()
-	db := meta.TestDB(t, "testdev")
-	store := chunks.TestStore(t)
-	fetcher := chunks.TestFetcher(t, store)
 	local = filepath.Join(t.TempDir(), "local")
-	fsys, err := New(Options{
-		Meta: db, Store: store, Fetcher: fetcher, StagingDir: filepath.Join(t.TempDir(), "staging"),
-		Logger:   chunks.TestLogger(t),
-		LocalDir: local,
-		Ignored: func(p string, isDir bool) bool {
+	m = testMountWith(t, func(o *Options) {
+		o.LocalDir = local
+		o.Ignored = func(p string, isDir bool) bool {
 			return strings.HasSuffix(p, ".tmp") || p == "build" || strings.HasPrefix(p, "build/")
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	srv, err := fsys.Mount(dir, MountOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := 0; i < 20; i++ {
-			if err := srv.Unmount(); err == nil {
-				srv.Wait()
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
 		}
-		exec.Command("fusermount3", "-u", "-z", dir).Run()
-		srv.Wait()
 	})
-	return &Mounted{Dir: dir, FS: fsys, Meta: db, Store: store}, local
+	return m, local
 }
 
 func TestIgnoredFilesStayLocal(t *testing.T) {

@@ -33,6 +33,13 @@ func (m *Mounted) Unmount() { m.once.Do(m.unmount) }
 // adjust the chunk store, e.g. its capacity.
 func TestMount(t testing.TB, storeOpts ...func(*chunks.Options)) *Mounted {
 	t.Helper()
+	return testMountWith(t, nil, storeOpts...)
+}
+
+// testMountWith is TestMount whose filesystem options fsOpt adjusts
+// (nil: none).
+func testMountWith(t testing.TB, fsOpt func(*Options), storeOpts ...func(*chunks.Options)) *Mounted {
+	t.Helper()
 	db := meta.TestDB(t, "testdev")
 	store := chunks.TestStore(t, storeOpts...)
 	fetcher := chunks.TestFetcher(t, store)
@@ -40,11 +47,15 @@ func TestMount(t testing.TB, storeOpts ...func(*chunks.Options)) *Mounted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := New(Options{
+	opts := Options{
 		Meta: db, Store: store, Fetcher: fetcher, StagingDir: filepath.Join(t.TempDir(), "staging"),
 		OnCommit: eng.Committed, Copies: eng.Copies, Pin: eng.SetPinned,
 		Logger: chunks.TestLogger(t),
-	})
+	}
+	if fsOpt != nil {
+		fsOpt(&opts)
+	}
+	fsys, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
