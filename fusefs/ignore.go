@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -277,8 +276,6 @@ func (n *dirNode) renameLocal(from, to string) (handled bool, errno syscall.Errn
 	}
 }
 
-func (n *dirNode) childInode(name string) *fs.Inode { return n.GetChild(name) }
-
 func (f *FS) errnoOf(p string, err error) syscall.Errno { return toErrno(f.log, p, err) }
 
 // adoptLocal commits the local file from as the synced file to, then
@@ -291,11 +288,10 @@ func (f *FS) adoptLocal(from, to string, st syscall.Stat_t) error {
 	defer lf.Close()
 	release := f.store.Hold()
 	defer release()
-	refs, hash, size, err := f.store.PutStream(lf)
+	nv, err := f.putContent(lf, st.Mode&0o7777)
 	if err != nil {
 		return err
 	}
-	nv := meta.FileVersion{Kind: meta.KindFile, Mode: st.Mode & 0o7777, Size: size, MTime: time.Now(), Chunks: refs, Hash: hash}
 	kind := meta.Created
 	if cur, err := f.meta.Lookup(to); err == nil {
 		if cur.Kind != meta.KindFile {
