@@ -159,8 +159,11 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	if errno := nameErrno(p, name); errno != 0 {
 		return nil, nil, 0, errno
 	}
-	if _, err := n.fsys.meta.Lookup(p); n.fsys.isIgnored(p, false) && errors.Is(err, meta.ErrNotFound) {
-		return n.createLocal(ctx, name, flags, mode, out) // ignore.go
+	if n.fsys.isIgnored(p, false) {
+		// A synced file of that name keeps being synced.
+		if _, err := n.fsys.meta.Lookup(p); errors.Is(err, meta.ErrNotFound) {
+			return n.createLocal(ctx, name, flags, mode, out) // ignore.go
+		}
 	}
 	v := meta.FileVersion{Kind: meta.KindFile, Mode: mode & 0o7777, MTime: time.Now()}
 	vs, err := n.fsys.commit(meta.Change{Kind: meta.Created, Path: p, File: v})
