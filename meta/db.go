@@ -22,7 +22,8 @@ var (
 	bucketHistory = []byte("history")
 	// index: BE64(position) → history key; this device's index, in order.
 	bucketIndex = []byte("index")
-	// devices: device → BE64(highest index position merged from it).
+	// devices: device → BE64(highest index position merged from it)
+	// [BE64(the epoch it was merged under), see epoch.go].
 	bucketDevices = []byte("devices")
 	// local: this device's id, counters and stats (see key* below).
 	bucketLocal = []byte("local")
@@ -57,6 +58,7 @@ type DB struct {
 	bolt   *bolt.DB
 	closed atomic.Bool
 	clock  func() time.Time // Options.Now; nil = time.Now
+	epoch  Epoch            // this opening's (epoch.go)
 }
 
 // Open opens (creating if needed) the history store at path for device
@@ -76,6 +78,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open meta %s: %w", path, err)
 	}
+	epoch := Epoch{ID: newEpochID()}
 	err = bdb.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketFiles, bucketHistory, bucketIndex, bucketDevices, bucketLocal, bucketSeen, bucketFrontier} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -83,6 +86,9 @@ func Open(path string, opts Options) (*DB, error) {
 			}
 		}
 		local := tx.Bucket(bucketLocal)
+		if b := local.Get(keyPos); len(b) == 8 {
+			epoch.Base = binary.BigEndian.Uint64(b)
+		}
 		switch dev := local.Get(keyDevice); {
 		case dev == nil:
 			return local.Put(keyDevice, []byte(opts.Device))
@@ -95,7 +101,7 @@ func Open(path string, opts Options) (*DB, error) {
 		bdb.Close()
 		return nil, fmt.Errorf("open meta %s: %w", path, err)
 	}
-	return &DB{device: opts.Device, log: log.With("device", opts.Device), bolt: bdb, clock: opts.Now}, nil
+	return &DB{device: opts.Device, log: log.With("device", opts.Device), bolt: bdb, clock: opts.Now, epoch: epoch}, nil
 }
 
 // Close closes the store; later calls return ErrClosed.
@@ -268,9 +274,7 @@ func (db *DB) Since(pos uint64, limit int) (vs []FileVersion, next uint64, err e
 func (db *DB) PeerPos(device string) (uint64, error) {
 	var pos uint64
 	err := db.view(func(t *txn) error {
-		if b := t.devices.Get([]byte(device)); len(b) == 8 {
-			pos = binary.BigEndian.Uint64(b)
-		}
+		pos, _ = t.peerPos(device)
 		return nil
 	})
 	if err != nil {

@@ -15,12 +15,22 @@ const maxConflictDepth = 2
 
 // Merge applies versions paged from device's index, up to its position
 // upTo, in one transaction, and records upTo as PeerPos(device). See the
-// package documentation for the rules.
+// package documentation for the rules. It is MergeAt with no epoch: the
+// position is recorded whatever epoch it was last merged under.
+func (db *DB) Merge(device string, vs []FileVersion, upTo uint64) (MergeResult, error) {
+	return db.MergeAt(device, 0, vs, upTo)
+}
+
+// MergeAt is Merge of a page device served under its epoch (Epoch.ID):
+// the versions are applied in any case, but upTo is recorded only if
+// epoch is the one PullFrom last recorded for device (or 0), so a page
+// served before the device reopened its index cannot move the position
+// past versions it gave out since (epoch.go).
 //
 // Every version is checked first; if any is invalid the whole page is
 // refused with an error wrapping ErrInvalidPath or ErrInvalidVersion,
 // nothing changes, and the refusal is logged.
-func (db *DB) Merge(device string, vs []FileVersion, upTo uint64) (MergeResult, error) {
+func (db *DB) MergeAt(device string, epoch uint64, vs []FileVersion, upTo uint64) (MergeResult, error) {
 	if err := validDevice(device); err != nil {
 		return MergeResult{}, fmt.Errorf("merge: %w", err)
 	}
@@ -54,7 +64,7 @@ func (db *DB) Merge(device string, vs []FileVersion, upTo uint64) (MergeResult, 
 			return err
 		}
 		res = m.res
-		return t.devices.Put([]byte(device), be64(upTo))
+		return t.setPeerPos(device, epoch, upTo)
 	})
 	if err != nil {
 		return MergeResult{}, fmt.Errorf("merge from %s: %w", device, err)

@@ -94,7 +94,8 @@ func TestMkdir(t testing.TB, db *DB, p string, mtime time.Time) FileVersion {
 func TestSync(t testing.TB, to, from *DB, page int) []MergeResult {
 	t.Helper()
 	var out []MergeResult
-	pos, err := to.PeerPos(from.Device())
+	e := from.Epoch()
+	pos, err := to.PullFrom(from.Device(), e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestSync(t testing.TB, to, from *DB, page int) []MergeResult {
 		if len(vs) == 0 {
 			return out
 		}
-		res, err := to.Merge(from.Device(), vs, next)
+		res, err := to.MergeAt(from.Device(), e.ID, vs, next)
 		if err != nil {
 			t.Fatalf("merge %s → %s: %v", from.Device(), to.Device(), err)
 		}

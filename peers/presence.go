@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/uberan/latus/internal/devices"
+	"github.com/uberan/latus/meta"
 )
 
 // peer is one available device and the goroutine that talks to it. It
@@ -34,6 +35,9 @@ type peer struct {
 	// Below the position we merged up to, its index was restored from an
 	// older copy: the next pull starts over (seen versions are skipped).
 	seq atomic.Uint64
+	// epoch is the meta.Epoch of its index it announced: a new one means
+	// it reopened its index, perhaps restored (meta.DB.PullFrom).
+	epoch meta.Epoch
 
 	served atomic.Int64 // chunks it served us, for Sources order
 	failed atomic.Int64
@@ -141,7 +145,7 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 		return false
 	}
 	if old := s.peers[lp.Device]; old != nil {
-		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.announced == lp.Addrs {
+		if old.jid.Equal(from) && old.fingerprint == lp.Fingerprint && old.announced == lp.Addrs && old.epoch.ID == lp.Epoch {
 			old.seq.Store(lp.Seq)
 			old.poke(old.pullCh)
 			return false
@@ -150,7 +154,7 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 	}
 	ctx, cancel := context.WithCancel(s.sessCtx)
 	p := &peer{
-		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addrs,
+		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addrs, epoch: meta.Epoch{ID: lp.Epoch, Base: lp.Base},
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1),
 		inBand: make(chan struct{}, inBandPerPeer),

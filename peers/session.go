@@ -350,7 +350,8 @@ func (s *Swarm) presence() presencePayload {
 	if s.tune.announceFingerprint != "" {
 		fp = s.tune.announceFingerprint
 	}
-	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addrs: joinAddrs(s.dataAddrs())}
+	e := s.opts.Meta.Epoch()
+	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Epoch: e.ID, Base: e.Base, Addrs: joinAddrs(s.dataAddrs())}
 	if imp := s.tune.impersonate; len(imp) == 64 {
 		p.Device, p.Fingerprint = imp[:identity.DeviceLen], imp
 	}

@@ -44,13 +44,16 @@ const (
 	maxAddrLen = 256
 )
 
-// presencePayload is <latus xmlns='urn:latus:0' device=… fingerprint=… seq=… addrs=…/>;
-// addrs lists the data channel's addresses, space-separated (addrs.go).
+// presencePayload is <latus xmlns='urn:latus:0' device=… fingerprint=… seq=… epoch=… base=… addrs=…/>;
+// addrs lists the data channel's addresses, space-separated (addrs.go);
+// epoch and base are its index's meta.Epoch (absent from older devices).
 type presencePayload struct {
 	XMLName     xml.Name `xml:"urn:latus:0 latus"`
 	Device      string   `xml:"device,attr"`
 	Fingerprint string   `xml:"fingerprint,attr"`
 	Seq         uint64   `xml:"seq,attr"`
+	Epoch       uint64   `xml:"epoch,attr,omitempty"`
+	Base        uint64   `xml:"base,attr,omitempty"`
 	Addrs       string   `xml:"addrs,attr,omitempty"`
 }
 
@@ -71,6 +74,9 @@ func (p presencePayload) tokens() xml.TokenReader {
 	attrs := []xml.Attr{
 		attr("device", p.Device), attr("fingerprint", p.Fingerprint),
 		attr("seq", strconv.FormatUint(p.Seq, 10)),
+	}
+	if p.Epoch != 0 {
+		attrs = append(attrs, attr("epoch", strconv.FormatUint(p.Epoch, 10)), attr("base", strconv.FormatUint(p.Base, 10)))
 	}
 	if p.Addrs != "" {
 		attrs = append(attrs, attr("addrs", p.Addrs))

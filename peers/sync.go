@@ -46,7 +46,7 @@ const mergeBatch = 16 << 10
 // pull merges p's index from where the last merge from it stopped until
 // it is caught up. The next page is asked for while the last ones merge.
 func (s *Swarm) pull(p *peer) error {
-	pos, err := s.opts.Meta.PeerPos(p.device)
+	pos, err := s.opts.Meta.PullFrom(p.device, p.epoch)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (s *Swarm) pull(p *peer) error {
 }
 
 func (s *Swarm) merge(p *peer, vs []meta.FileVersion, upTo uint64) error {
-	res, err := s.opts.Meta.Merge(p.device, vs, upTo)
+	res, err := s.opts.Meta.MergeAt(p.device, p.epoch.ID, vs, upTo)
 	if err != nil {
 		return fmt.Errorf("merge %d versions from %s: %w", len(vs), p.device, err)
 	}

@@ -18,6 +18,7 @@ var errDropped = errors.New("sim: message dropped")
 // position pos, sent to to.
 type page struct {
 	to, from string
+	epoch    uint64 // from's meta.Epoch when it served the page
 	vs       []meta.FileVersion
 	upTo     uint64
 }
@@ -138,7 +139,8 @@ func (src source) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) {
 // pull has to ask from for its index after to's position: the page is
 // queued, to be delivered by a later step (or dropped, or twice).
 func (s *Sim) pull(to, from *device) error {
-	pos, err := to.meta.PeerPos(from.name)
+	e := from.meta.Epoch() // as its presence announces it
+	pos, err := to.meta.PullFrom(from.name, e)
 	if err != nil {
 		return err
 	}
@@ -149,7 +151,7 @@ func (s *Sim) pull(to, from *device) error {
 	if next == pos {
 		return nil
 	}
-	p := page{to: to.name, from: from.name, vs: vs, upTo: next}
+	p := page{to: to.name, from: from.name, epoch: e.ID, vs: vs, upTo: next}
 	if s.chance(0.05) {
 		return nil
 	}
@@ -169,7 +171,7 @@ func (s *Sim) deliver(i int) error {
 		return nil
 	}
 	to := s.dev(p.to)
-	res, err := to.meta.Merge(p.from, p.vs, p.upTo)
+	res, err := to.meta.MergeAt(p.from, p.epoch, p.vs, p.upTo)
 	if err != nil {
 		return err
 	}
@@ -180,7 +182,8 @@ func (s *Sim) deliver(i int) error {
 // syncPair pulls and merges from's whole index into to, at once.
 func (s *Sim) syncPair(to, from *device) (changed bool, err error) {
 	for {
-		pos, err := to.meta.PeerPos(from.name)
+		e := from.meta.Epoch()
+		pos, err := to.meta.PullFrom(from.name, e)
 		if err != nil {
 			return changed, err
 		}
@@ -188,7 +191,7 @@ func (s *Sim) syncPair(to, from *device) (changed bool, err error) {
 		if err != nil || next == pos {
 			return changed, err
 		}
-		res, err := to.meta.Merge(from.name, vs, next)
+		res, err := to.meta.MergeAt(from.name, e.ID, vs, next)
 		if err != nil {
 			return changed, err
 		}

@@ -9,7 +9,7 @@ import "testing"
 // without it (chunks TestCollectKeepsCustody; engine
 // TestVerifyHandsOverBeforeGivingUp, TestRestoredHolderIsProvedAgain,
 // TestOfflineHolderIsReplaced, TestRestoreKeepsTheContent; meta
-// TestSinceAfterRestoreServesEverything).
+// TestSinceAfterRestoreServesEverything, TestPullFromRestoredIndex).
 func TestRegressions(t *testing.T) {
 	tests := []struct {
 		name string
@@ -64,6 +64,19 @@ func TestRegressions(t *testing.T) {
 			name: "restored holder and lost keeper",
 			cfg:  Config{Seed: 9, Steps: 200, Devices: 3},
 		},
+		{
+			// A device restored from an older copy while its clock was
+			// behind gave out positions its peer had merged past (the
+			// lost original had merged the peer's version there), so the
+			// peer never pulled its next version (meta.Epoch: each Open
+			// is a new epoch, and a peer reads again from its base).
+			name: "a restored index in a new epoch",
+			cfg:  Config{Seed: 92, Steps: 200, Devices: 2, Keep: []int{71, 74, 76, 85, 101, 155, 157}},
+		},
+		{name: "restored index, seed 141", cfg: Config{Seed: 141, Steps: 200, Devices: devicesFor(141)}},
+		{name: "restored index, seed 377", cfg: Config{Seed: 377, Steps: 200, Devices: devicesFor(377)}},
+		{name: "restored index, seed 408", cfg: Config{Seed: 408, Steps: 200, Devices: devicesFor(408)}},
+		{name: "restored index, seed 672", cfg: Config{Seed: 672, Steps: 200, Devices: devicesFor(672)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,26 +84,5 @@ func TestRegressions(t *testing.T) {
 				t.Fatalf("%v\n%s", r.Failure, TraceString(r.Trace))
 			}
 		})
-	}
-}
-
-// knownBugs are seeds that fail today for a reason DESIGN.md names under
-// "Known gaps" (not fixed). TestSim skips them; TestKnownBugs checks they
-// still fail that way, so whoever fixes the bug moves them to
-// TestRegressions.
-var knownBugs = map[uint64]string{
-	92:  "differ", // restored with the clock behind: versions below the peers' index position
-	141: "differ",
-	377: "differ",
-	408: "differ",
-	672: "differ",
-}
-
-func TestKnownBugs(t *testing.T) {
-	for seed, class := range knownBugs {
-		r := Run(t.Context(), Config{Seed: seed, Steps: 200, Devices: devicesFor(seed)})
-		if r.Failure == nil || r.Failure.Class() != class {
-			t.Errorf("seed %d no longer fails with %q (got %v): fixed? move it to TestRegressions", seed, class, r.Failure)
-		}
 	}
 }

@@ -61,10 +61,6 @@ func runSeeds(t *testing.T, first uint64, n int) (ops, steps int) {
 	t.Helper()
 	keep := parseKeep(t, *flagKeep)
 	for seed := first; seed < first+uint64(n); seed++ {
-		if why, ok := knownBugs[seed]; ok && keep == nil && *flagSteps == 200 && *flagDevices == 0 {
-			t.Logf("seed %d skipped: a known bug (%s), see TestKnownBugs", seed, why)
-			continue
-		}
 		cfg := Config{Seed: seed, Steps: *flagSteps, Devices: devicesFor(seed), Keep: keep, Watch: *flagWatch}
 		r := Run(t.Context(), cfg)
 		ops += r.Ops
