@@ -350,7 +350,7 @@ func (s *Swarm) presence() presencePayload {
 	if s.tune.announceFingerprint != "" {
 		fp = s.tune.announceFingerprint
 	}
-	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addrs: joinAddrs(s.dataAddrs())}
+	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Addrs: joinAddrs(s.dataAddrs()), Name: s.name}
 	if imp := s.tune.impersonate; len(imp) == 64 {
 		p.Device, p.Fingerprint = imp[:identity.DeviceLen], imp
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/klauspost/compress/zstd"
 	"mellium.im/xmlstream"
@@ -52,7 +54,11 @@ type presencePayload struct {
 	Fingerprint string   `xml:"fingerprint,attr"`
 	Seq         uint64   `xml:"seq,attr"`
 	Addrs       string   `xml:"addrs,attr,omitempty"`
+	Name        string   `xml:"name,attr,omitempty"` // host name, shown by latus devices
 }
+
+// maxNameLen bounds a device name in presence.
+const maxNameLen = 64
 
 func (p presencePayload) validate() error {
 	if len(p.Fingerprint) != 64 || !isLowerHex(p.Fingerprint) {
@@ -64,6 +70,9 @@ func (p presencePayload) validate() error {
 	if _, err := parseAddrs(p.Addrs); err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
+	if len(p.Name) > maxNameLen || strings.IndexFunc(p.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return fmt.Errorf("presence: name %.80q: %w", p.Name, ErrProtocol)
+	}
 	return nil
 }
 
@@ -74,6 +83,9 @@ func (p presencePayload) tokens() xml.TokenReader {
 	}
 	if p.Addrs != "" {
 		attrs = append(attrs, attr("addrs", p.Addrs))
+	}
+	if p.Name != "" {
+		attrs = append(attrs, attr("name", p.Name))
 	}
 	return element("latus", attrs, nil)
 }
