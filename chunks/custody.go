@@ -163,6 +163,48 @@ func (s *Store) RemoveHolder(id ID, device string) error {
 	})
 }
 
+// ForgetHolder forgets device as a keeper of every chunk (it was removed:
+// its claims are no longer trusted) and returns the chunks it was
+// recorded for.
+func (s *Store) ForgetHolder(device string) ([]ID, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	s.mu.Lock()
+	var ids []ID
+	for id, e := range s.entries {
+		if slices.Contains(e.holders, device) {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		err := s.editEntryLocked(id, "forget holder", func(ne *entry) (bool, error) {
+			n := len(ne.holders)
+			ne.holders = slices.DeleteFunc(ne.holders, func(h string) bool { return h == device })
+			return len(ne.holders) != n, nil
+		})
+		if err != nil {
+			return ids, err
+		}
+	}
+	return ids, nil
+}
+
+// HeldBy counts, for each other device, the chunks it is known to keep.
+func (s *Store) HeldBy() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := map[string]int{}
+	for _, e := range s.entries {
+		for _, h := range e.holders {
+			n[h]++
+		}
+	}
+	return n
+}
+
 // Info describes one chunk as the store knows it.
 type Info struct {
 	ID      ID
