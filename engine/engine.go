@@ -256,7 +256,7 @@ func (e *Engine) Copies(v meta.FileVersion) int {
 		}
 		n := 0
 		for _, h := range in.Holders {
-			if h != self {
+			if h != self && !e.isRemoved(h) {
 				n++
 			}
 		}

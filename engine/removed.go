@@ -31,8 +31,19 @@ func (e *Engine) isRemoved(device string) bool {
 // Replicas devices now keep — the chunks the removed device held, and
 // those it wrote and was counted as keeping — so that replication places
 // them again. Nothing in history changes: its versions stay.
+//
+// It returns at once; the records change in the background, and until
+// they have the device is already counted as keeping nothing.
 func (e *Engine) DeviceRemoved(device string) {
 	e.SetRemoved([]string{device})
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.forget(device)
+	}()
+}
+
+func (e *Engine) forget(device string) {
 	ids, err := e.store.ForgetHolder(device)
 	if err != nil {
 		e.log.Warn("forget a removed device's chunks", "peer", device, "err", err)
