@@ -198,6 +198,8 @@ func (s *Swarm) dropRefused(device string) {
 	defer s.mu.Unlock()
 	if p := s.peers[device]; p != nil {
 		s.stopPeerLocked(p)
+		// Still present, now refused: listed as online.
+		s.waiting[device] = waitingPeer{jid: p.jid, payload: presencePayload{Device: p.device, Fingerprint: p.fingerprint, Seq: p.seq.Load(), Addrs: p.announced}}
 	}
 	if rec, ok := s.known.Lookup(device); ok && s.data != nil {
 		s.data.closeFrom(rec.Fingerprint)
