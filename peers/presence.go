@@ -212,9 +212,28 @@ func (s *Swarm) admitWaiting(device string) {
 	w, ok := s.waiting[device]
 	delete(s.waiting, device)
 	s.mu.Unlock()
-	if ok && s.addPeer(w.jid, w.payload) && s.opts.OnOnline != nil {
+	if !ok || !s.addPeer(w.jid, w.payload) {
+		return
+	}
+	if s.opts.OnOnline != nil {
 		s.opts.OnOnline(device)
 	}
+	s.mu.Lock()
+	if p := s.peers[device]; p != nil {
+		p.poke(p.notifyCh) // it backed off after our refusals: pull now
+	}
+	s.mu.Unlock()
+}
+
+// refusedRetry is how long a device waits before asking again a device
+// that refused it (forbidden): approval may come, removal never goes.
+const refusedRetry = 30 * time.Second
+
+// isForbidden reports whether err is an IQ error answer "forbidden": how
+// a device refuses the IQs of a device it does not serve.
+func isForbidden(err error) bool {
+	var se stanza.Error
+	return errors.As(err, &se) && se.Condition == stanza.Forbidden
 }
 
 func (s *Swarm) fullJID() jid.JID {
@@ -330,6 +349,7 @@ func (s *Swarm) runPeer(p *peer) {
 	defer close(p.done)
 	retry := time.NewTimer(0) // the first pull happens at once
 	defer retry.Stop()
+	refusedUs := false // it answers forbidden: it removed this device, or waits to approve it
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -337,7 +357,17 @@ func (s *Swarm) runPeer(p *peer) {
 		case <-retry.C:
 			p.poke(p.pullCh)
 		case <-p.pullCh:
-			if err := s.pull(p); err != nil && p.ctx.Err() == nil {
+			err := s.pull(p)
+			switch {
+			case err == nil || p.ctx.Err() != nil:
+				refusedUs = false
+			case isForbidden(err):
+				if !refusedUs {
+					s.log.Warn("devices: a device refuses this one: it removed it, or waits to approve it (\"latus devices approve "+s.id.Device+"\" there)", "peer", p.device)
+				}
+				refusedUs = true
+				retry.Reset(refusedRetry)
+			default:
 				s.log.Warn("sync: pull failed; retrying", "peer", p.device, "err", err)
 				retry.Reset(time.Second)
 			}

@@ -92,13 +92,6 @@ func TestDeviceIDTakeoverRefused(t *testing.T) {
 	}
 }
 
-// isForbidden reports whether err is an IQ error answer "forbidden": how
-// a device refuses the IQs of a device it does not serve.
-func isForbidden(err error) bool {
-	var se stanza.Error
-	return errors.As(err, &se) && se.Condition == stanza.Forbidden
-}
-
 // knownState is the state d's registry holds for device dev.
 func (d *testDevice) knownState(dev string) devices.State {
 	rec, _ := d.sw.known.Lookup(dev)
