@@ -61,7 +61,7 @@ type presencePayload struct {
 const maxNameLen = 64
 
 func (p presencePayload) validate() error {
-	if len(p.Fingerprint) != 64 || !isLowerHex(p.Fingerprint) {
+	if !identity.IsFingerprint(p.Fingerprint) {
 		return fmt.Errorf("presence: fingerprint %.80q: %w", p.Fingerprint, ErrProtocol)
 	}
 	if p.Device != p.Fingerprint[:identity.DeviceLen] {
@@ -102,16 +102,6 @@ func validAddr(a string) error {
 		return fmt.Errorf("address %.80q: bad port: %w", a, ErrProtocol)
 	}
 	return nil
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // indexQuery asks for a device's index after position Since, or for the

@@ -49,8 +49,8 @@ type Options struct {
 	// OnRemoved runs when a device is removed, here or by a decision
 	// another device passed on: its custody claims no longer count.
 	OnRemoved func(device string)
-	Keeper   Keeper                 // answers keep requests; nil: every keep is refused
-	Logger   *slog.Logger
+	Keeper    Keeper // answers keep requests; nil: every keep is refused
+	Logger    *slog.Logger
 	// KnownDevices is the registry of known devices (internal/devices):
 	// each device id bound to the account and certificate it was first
 	// seen with, its name, last sighting, and removal or approval; ""

@@ -55,7 +55,7 @@ func (d Decision) check() (string, error) {
 	switch {
 	case d.State != Approved && d.State != Removed:
 		return "", fmt.Errorf("state %q: %w", d.State, ErrBadDecision)
-	case len(d.Fingerprint) != 64 || !isLowerHex(d.Fingerprint) || d.Device != d.Fingerprint[:identity.DeviceLen]:
+	case !identity.IsFingerprint(d.Fingerprint) || d.Device != d.Fingerprint[:identity.DeviceLen]:
 		return "", fmt.Errorf("device %.20q, fingerprint %.70q: %w", d.Device, d.Fingerprint, ErrBadDecision)
 	case d.Account == "" || len(d.Account) > maxAccount:
 		return "", fmt.Errorf("device %s: account of %d bytes: %w", d.Device, len(d.Account), ErrBadDecision)
@@ -74,16 +74,6 @@ func (d Decision) check() (string, error) {
 		return "", fmt.Errorf("device %s: bad signature: %w", d.Device, ErrBadDecision)
 	}
 	return d.SignerFingerprint(), nil
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Remove revokes device for good and returns the signed decision to pass

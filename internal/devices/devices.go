@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -289,24 +290,14 @@ func (r *Registry) List() []Record {
 	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b Record) int {
 		if a.Account != b.Account {
-			return cmpStr(a.Account, b.Account)
+			return strings.Compare(a.Account, b.Account)
 		}
 		if a.Name != b.Name {
-			return cmpStr(a.Name, b.Name)
+			return strings.Compare(a.Name, b.Name)
 		}
-		return cmpStr(a.Device, b.Device)
+		return strings.Compare(a.Device, b.Device)
 	})
 	return out
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Flush writes out last-seen times not on disk yet.
