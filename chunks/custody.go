@@ -2,10 +2,15 @@ package chunks
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/zeebo/blake3"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Custody is the store's half of the rule that keeps the last copy of a
@@ -273,4 +278,35 @@ func (s *Store) Room() int64 {
 		}
 	}
 	return max(0, s.capacity-held-s.reserved)
+}
+
+// HeldByIn is HeldBy for the store in dir that no process has open: it
+// reads the index read-only and changes nothing (latus devices without a
+// daemon). A missing store counts nothing.
+func HeldByIn(dir string) (map[string]int, error) {
+	path := filepath.Join(dir, "index.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return map[string]int{}, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("read chunk store %s: %w", path, err)
+	}
+	defer db.Close()
+	n := map[string]int{}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunks)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			if e, err := decodeEntry(v); err == nil {
+				for _, h := range e.holders {
+					n[h]++
+				}
+			}
+			return nil
+		})
+	})
+	return n, err
 }

@@ -36,6 +36,9 @@ func (e *Engine) isRemoved(device string) bool {
 // they have the device is already counted as keeping nothing.
 func (e *Engine) DeviceRemoved(device string) {
 	e.SetRemoved([]string{device})
+	if e.ctx.Err() != nil {
+		return // closing: the next start takes it from the registry
+	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/internal/devices"
 	"github.com/uberan/latus/internal/identity"
 	"github.com/uberan/latus/peers"
@@ -135,12 +136,8 @@ func offlineDevices(stateDir, account string) ([]knownDeviceReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := openOfflineStore(stateDir)
+	held, err := chunks.HeldByIn(filepath.Join(stateDir, "chunks"))
 	if err != nil {
-		return nil, err
-	}
-	held := store.HeldBy()
-	if err := store.Close(); err != nil {
 		return nil, err
 	}
 	ks := make([]peers.KnownDevice, 0)
