@@ -2,10 +2,15 @@ package chunks
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/zeebo/blake3"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Custody is the store's half of the rule that keeps the last copy of a
@@ -163,6 +168,48 @@ func (s *Store) RemoveHolder(id ID, device string) error {
 	})
 }
 
+// ForgetHolder forgets device as a keeper of every chunk (it was removed:
+// its claims are no longer trusted) and returns the chunks it was
+// recorded for.
+func (s *Store) ForgetHolder(device string) ([]ID, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	s.mu.Lock()
+	var ids []ID
+	for id, e := range s.entries {
+		if slices.Contains(e.holders, device) {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		err := s.editEntryLocked(id, "forget holder", func(ne *entry) (bool, error) {
+			n := len(ne.holders)
+			ne.holders = slices.DeleteFunc(ne.holders, func(h string) bool { return h == device })
+			return len(ne.holders) != n, nil
+		})
+		if err != nil {
+			return ids, err
+		}
+	}
+	return ids, nil
+}
+
+// HeldBy counts, for each other device, the chunks it is known to keep.
+func (s *Store) HeldBy() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := map[string]int{}
+	for _, e := range s.entries {
+		for _, h := range e.holders {
+			n[h]++
+		}
+	}
+	return n
+}
+
 // Info describes one chunk as the store knows it.
 type Info struct {
 	ID      ID
@@ -231,4 +278,35 @@ func (s *Store) Room() int64 {
 		}
 	}
 	return max(0, s.capacity-held-s.reserved)
+}
+
+// HeldByIn is HeldBy for the store in dir that no process has open: it
+// reads the index read-only and changes nothing (latus devices without a
+// daemon). A missing store counts nothing.
+func HeldByIn(dir string) (map[string]int, error) {
+	path := filepath.Join(dir, "index.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return map[string]int{}, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("read chunk store %s: %w", path, err)
+	}
+	defer db.Close()
+	n := map[string]int{}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunks)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			if e, err := decodeEntry(v); err == nil {
+				for _, h := range e.holders {
+					n[h]++
+				}
+			}
+			return nil
+		})
+	})
+	return n, err
 }

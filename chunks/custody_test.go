@@ -2,6 +2,7 @@ package chunks
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -186,5 +187,44 @@ func TestCrossedReleasesKeepOneCopy(t *testing.T) {
 	ib, _ := b.Stat(id)
 	if !ia.Custody && !ib.Custody {
 		t.Fatal("both devices gave custody up")
+	}
+}
+
+// TestForgetHolder: a removed device is dropped from every chunk's
+// holders, in memory and on disk (HeldByIn reads the closed store).
+func TestForgetHolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chunks")
+	s, err := Open(Options{Dir: dir, Logger: TestLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ID
+	for i := range 3 {
+		id, err := s.Put(RandomBytes(uint64(i), 1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		s.AddHolder(id, "gone")
+		if i > 0 {
+			s.AddHolder(id, "stays")
+		}
+	}
+	if got := s.HeldBy(); got["gone"] != 3 || got["stays"] != 2 {
+		t.Fatalf("HeldBy: %v", got)
+	}
+	forgot, err := s.ForgetHolder("gone")
+	if err != nil || len(forgot) != 3 {
+		t.Fatalf("ForgetHolder: %v, %v", forgot, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := HeldByIn(dir)
+	if err != nil || got["gone"] != 0 || got["stays"] != 2 {
+		t.Fatalf("HeldByIn after ForgetHolder: %v, %v", got, err)
+	}
+	if got, err := HeldByIn(filepath.Join(t.TempDir(), "none")); err != nil || len(got) != 0 {
+		t.Fatalf("HeldByIn of no store: %v, %v", got, err)
 	}
 }

@@ -69,9 +69,10 @@ type Engine struct {
 	pinCh chan struct{}
 	pinMu sync.Mutex // one re-derivation of pins at a time
 
-	mu       sync.Mutex           // guards full and reverify
+	mu       sync.Mutex           // guards full, reverify and removed
 	full     map[string]time.Time // devices that answered full, until when to skip them
 	reverify map[string]bool      // devices whose holdings the next round proves again
+	removed  map[string]bool      // devices removed from the account: they keep nothing for us
 
 	stats struct {
 		replicated, released, refused, badProofs atomic.Int64
@@ -107,7 +108,7 @@ func New(opts Options) (*Engine, error) {
 		replicas: opts.Replicas, keepAll: opts.KeepAll, onCommit: opts.OnCommit,
 		log: opts.Logger, retry: opts.RetryEvery, inFlight: opts.KeepsInFlight,
 		kickCh: make(chan struct{}, 1), keepCh: make(chan []chunks.ID, 64),
-		full: map[string]time.Time{}, reverify: map[string]bool{},
+		full: map[string]time.Time{}, reverify: map[string]bool{}, removed: map[string]bool{},
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
@@ -255,14 +256,14 @@ func (e *Engine) Copies(v meta.FileVersion) int {
 		}
 		n := 0
 		for _, h := range in.Holders {
-			if h != self {
+			if h != self && !e.isRemoved(h) {
 				n++
 			}
 		}
 		if in.State == chunks.Complete && (in.Custody || in.Pins > 0) {
 			n++ // kept here: a cached copy may go at any time and is not counted
 		}
-		if v.Origin != "" && v.Origin != self && !slices.Contains(in.Holders, v.Origin) {
+		if v.Origin != "" && v.Origin != self && !slices.Contains(in.Holders, v.Origin) && !e.isRemoved(v.Origin) {
 			n++ // the writer keeps what it wrote until it hands it over
 		}
 		if best < 0 || n < best {
@@ -283,7 +284,7 @@ func (e *Engine) Unreplicated() (int, error) {
 	if net == nil {
 		return 0, nil
 	}
-	want := min(e.replicas, 1+len(net.Online()))
+	want := min(e.replicas, 1+len(e.online(net)))
 	n := 0
 	err := e.walk("", func(v meta.FileVersion) {
 		if e.Copies(v) < want {

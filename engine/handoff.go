@@ -24,7 +24,7 @@ func (e *Engine) HandOff(need int64) {
 	}
 	e.handOff.Lock()
 	defer e.handOff.Unlock()
-	online := net.Online()
+	online := e.online(net)
 	if len(online) == 0 {
 		return
 	}
@@ -115,7 +115,7 @@ func (e *Engine) Verify(ids []chunks.ID) []chunks.ID {
 	if net == nil {
 		return nil
 	}
-	online := net.Online()
+	online := e.online(net)
 	ctx, cancel := context.WithTimeout(e.ctx, relieveTimeout)
 	defer cancel()
 	byDev := map[string][]chunks.Info{}

@@ -91,6 +91,13 @@ const highWater = 0.75
 // and proves it. Each chunk is answered on its own.
 func (e *Engine) HandleKeep(ctx context.Context, from string, req KeepRequest) []KeepAnswer {
 	answers := make([]KeepAnswer, len(req.Chunks))
+	if e.isRemoved(from) {
+		// Its claims are not trusted: recording it as a keeper would count it again.
+		for i, c := range req.Chunks {
+			answers[i] = KeepAnswer{ID: c.ID, Code: KeepFailed}
+		}
+		return answers
+	}
 	var fetch []chunks.ID
 	var room = e.store.Room()
 	for i, c := range req.Chunks {

@@ -21,7 +21,7 @@ func (e *Engine) underReplicated() ([]chunks.Info, error) {
 	var online []string
 	net := e.network()
 	if net != nil {
-		online = net.Online()
+		online = e.online(net)
 	}
 	ins, err := e.store.Custodied(func(in chunks.Info) bool {
 		if net != nil {
@@ -85,7 +85,7 @@ func (e *Engine) replicate(ctx context.Context) (more bool) {
 	if err != nil || len(need) == 0 {
 		return false
 	}
-	online := net.Online()
+	online := e.online(net)
 	slices.Sort(online)
 	r := &round{e: e, net: net, placed: map[chunks.ID]int{}}
 	for _, dev := range online {
@@ -178,6 +178,9 @@ func (r *round) place(ctx context.Context, dev string, batch []chunks.Info) bool
 		e.log.Debug("replicate: keep request failed", "device", dev, "chunks", len(ids), "err", err)
 		return false
 	}
+	if e.isRemoved(dev) {
+		return false // removed while the request ran: its proofs count for nothing
+	}
 	for _, id := range ok {
 		if err := e.store.AddHolder(id, dev); err != nil {
 			e.log.Warn("replicate: recording a keeper", "chunk", id.Short(), "device", dev, "err", err)
@@ -187,6 +190,12 @@ func (r *round) place(ctx context.Context, dev string, batch []chunks.Info) bool
 		r.placed[id]++
 		r.mu.Unlock()
 		e.stats.replicated.Add(1)
+	}
+	if e.isRemoved(dev) { // removed while the holders were recorded
+		for _, id := range ok {
+			e.store.RemoveHolder(id, dev)
+		}
+		return false
 	}
 	full := false
 	for _, code := range refused {
@@ -221,7 +230,7 @@ func (e *Engine) reprove(ctx context.Context, net Network) {
 	clear(e.reverify)
 	e.mu.Unlock()
 	slices.Sort(devs)
-	online := net.Online()
+	online := e.online(net)
 	for _, dev := range devs {
 		if !slices.Contains(online, dev) {
 			continue // asked when it comes online again

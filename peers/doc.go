@@ -71,7 +71,14 @@
 // answered with data. A device id is bound to the account and
 // certificate it was first seen with (Options.KnownDevices,
 // internal/devices): a presence announcing it from another account or
-// with another fingerprint is refused and logged. The XMPP server vouches for JIDs; the data channel
+// with another fingerprint is refused and logged. Only devices the
+// registry approves are served: a removed device (RemoveDevice), or a new
+// one of the own account waiting for approval (Config.RequireApproval),
+// adds no peer from its presence, its IQs are answered forbidden, and its
+// certificate is refused by the data channel. Removals and approvals are
+// signed by the deciding device and passed between the account's devices
+// in devices IQs (decisions.go), so every device, one offline at the
+// time included, converges on them. The XMPP server vouches for JIDs; the data channel
 // then trusts nothing but fingerprints: both sides present their device
 // certificate, the server side accepts only a certificate whose fingerprint
 // an online allowed device announced, and the client side accepts only the

@@ -56,6 +56,10 @@ func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 		s.log.Warn("xmpp: latus IQ from a JID that is not an allowed peer dropped", "from", iq.From, "payload", payload.Name.Local)
 		return nil
 	}
+	if err := s.checkDevice(iq.From); err != nil {
+		s.refuse(deviceOf(iq.From), iq.From, err)
+		return sendReply(t, iq.Error(stanza.Error{Type: stanza.Auth, Condition: stanza.Forbidden}))
+	}
 	var reply xml.TokenReader
 	switch payload.Name.Local {
 	case "index":
@@ -66,6 +70,8 @@ func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 		err = s.answerKeep(d, &payload, iq.From)
 	case "kept":
 		err = s.answerKept(d, &payload, iq.From)
+	case "devices":
+		err = s.answerDevices(d, &payload, iq.From)
 	case "dial":
 		reply, err = s.answerDial(d, &payload)
 	case "chunk":

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +31,9 @@ type peer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	pullCh   chan struct{} // it has a new sequence: pull its index
-	notifyCh chan struct{} // we have a new sequence: tell it
+	pullCh      chan struct{} // it has a new sequence: pull its index
+	notifyCh    chan struct{} // we have a new sequence: tell it
+	decisionsCh chan struct{} // pass it our device decisions (own account only)
 	// seq is the newest index position it announced (presence, notify).
 	// Below the position we merged up to, its index was restored from an
 	// older copy: the next pull starts over (seen versions are skipped).
@@ -94,6 +97,11 @@ func (s *Swarm) onPresence(t xmlstream.TokenReadEncoder, start *xml.StartElement
 	case "", "available":
 	case "unavailable":
 		s.removePeer(from)
+		s.mu.Lock()
+		if w, ok := s.waiting[deviceOf(from)]; ok && w.jid.Equal(from) {
+			delete(s.waiting, deviceOf(from))
+		}
+		s.mu.Unlock()
 		return nil
 	default:
 		return nil
@@ -109,23 +117,127 @@ func (s *Swarm) onPresence(t xmlstream.TokenReadEncoder, start *xml.StartElement
 		s.log.Warn("xmpp: latus presence with a mismatched resource dropped", "from", from, "device", p.Latus.Device)
 		return nil
 	}
-	if _, err := s.known.Admit(p.Latus.Device, from.Bare().String(), p.Latus.Fingerprint); errors.Is(err, devices.ErrTakenOver) || errors.Is(err, devices.ErrFull) {
-		s.log.Warn("xmpp: presence refused: device id bound to another account or certificate", "from", from, "err", err)
-		return nil
-	} else if err != nil {
-		s.log.Warn("xmpp: known devices", "err", err)
-	}
-	isNew := s.addPeer(from, *p.Latus)
-	if isNew && s.opts.OnOnline != nil {
-		s.opts.OnOnline(p.Latus.Device)
+	if _, err := s.known.Admit(p.Latus.Device, from.Bare().String(), p.Latus.Fingerprint, p.Latus.Name); err != nil {
+		switch {
+		case errors.Is(err, devices.ErrRemoved), errors.Is(err, devices.ErrPending):
+			s.refuse(p.Latus.Device, from, err)
+			s.mu.Lock()
+			s.waiting[p.Latus.Device] = waitingPeer{jid: from, payload: *p.Latus}
+			if old := s.peers[p.Latus.Device]; old != nil {
+				s.stopPeerLocked(old)
+			}
+			s.mu.Unlock()
+			return nil
+		case errors.Is(err, devices.ErrTakenOver), errors.Is(err, devices.ErrFull):
+			s.refuse(p.Latus.Device, from, err)
+			return nil
+		}
+		s.log.Warn("devices: known devices", "err", err)
 	}
 	// A device of another account learns of us only by directed presence:
-	// answer a new one with ours (RFC 6121 §4.6).
-	if isNew && !from.Bare().Equal(s.bare) {
-		_, err := xmlstream.Copy(t, stanza.Presence{To: from}.Wrap(s.presence().tokens()))
-		return err
+	// answer a new one with ours (RFC 6121 §4.6), before our first IQ to it.
+	if !from.Bare().Equal(s.bare) && !s.isPeer(p.Latus.Device) {
+		if _, err := xmlstream.Copy(t, stanza.Presence{To: from}.Wrap(s.presence().tokens())); err != nil {
+			return err
+		}
+	}
+	if s.addPeer(from, *p.Latus) && s.opts.OnOnline != nil {
+		s.opts.OnOnline(p.Latus.Device)
 	}
 	return nil
+}
+
+// waitingPeer is the last presence of a device refused as pending or
+// removed: approving it admits the device at once.
+type waitingPeer struct {
+	jid     jid.JID
+	payload presencePayload
+}
+
+// refuse logs a refused device once per kind of refusal, not on every
+// stanza it sends.
+func (s *Swarm) refuse(device string, from jid.JID, err error) {
+	if !s.known.FirstRefusal(device, err) {
+		return
+	}
+	switch {
+	case errors.Is(err, devices.ErrPending):
+		s.log.Warn("devices: refused a device waiting for approval; \"latus devices approve "+device+"\" lets it in", "peer", device, "from", from)
+	case errors.Is(err, devices.ErrRemoved):
+		s.log.Warn("devices: refused a removed device", "peer", device, "from", from)
+	default:
+		s.log.Warn("devices: refused a device", "peer", device, "from", from, "err", err)
+	}
+}
+
+// checkDevice reports whether the sender of a Latus IQ is a device that
+// may be served: an approved device bound to the sender's account.
+func (s *Swarm) checkDevice(from jid.JID) error {
+	dev := deviceOf(from)
+	if dev == "" {
+		return fmt.Errorf("resource %q is not a Latus device: %w", from.Resourcepart(), devices.ErrUnknown)
+	}
+	return s.known.Check(dev, from.Bare().String())
+}
+
+// deviceOf is the device id in a Latus resource (latus-<device>), or "".
+func deviceOf(j jid.JID) string {
+	dev, ok := strings.CutPrefix(j.Resourcepart(), "latus-")
+	if !ok {
+		return ""
+	}
+	return dev
+}
+
+func (s *Swarm) isPeer(device string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peers[device] != nil
+}
+
+// dropRefused ends everything of a device that was just removed: its peer
+// goroutine and its data connections.
+func (s *Swarm) dropRefused(device string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.peers[device]; p != nil {
+		s.stopPeerLocked(p)
+		// Still present, now refused: listed as online.
+		s.waiting[device] = waitingPeer{jid: p.jid, payload: presencePayload{Device: p.device, Fingerprint: p.fingerprint, Seq: p.seq.Load(), Addrs: p.announced}}
+	}
+	if rec, ok := s.known.Lookup(device); ok && s.data != nil {
+		s.data.closeFrom(rec.Fingerprint)
+	}
+}
+
+// admitWaiting makes a device approved while it was present a peer.
+func (s *Swarm) admitWaiting(device string) {
+	s.mu.Lock()
+	w, ok := s.waiting[device]
+	delete(s.waiting, device)
+	s.mu.Unlock()
+	if !ok || !s.addPeer(w.jid, w.payload) {
+		return
+	}
+	if s.opts.OnOnline != nil {
+		s.opts.OnOnline(device)
+	}
+	s.mu.Lock()
+	if p := s.peers[device]; p != nil {
+		p.poke(p.notifyCh) // it backed off after our refusals: pull now
+	}
+	s.mu.Unlock()
+}
+
+// refusedRetry is how long a device waits before asking again a device
+// that refused it (forbidden): approval may come, removal never goes.
+const refusedRetry = 30 * time.Second
+
+// isForbidden reports whether err is an IQ error answer "forbidden": how
+// a device refuses the IQs of a device it does not serve.
+func isForbidden(err error) bool {
+	var se stanza.Error
+	return errors.As(err, &se) && se.Condition == stanza.Forbidden
 }
 
 func (s *Swarm) fullJID() jid.JID {
@@ -156,10 +268,13 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 	p := &peer{
 		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addrs, epoch: meta.Epoch{ID: lp.Epoch, Base: lp.Base},
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1),
+		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1), decisionsCh: make(chan struct{}, 1),
 		inBand: make(chan struct{}, inBandPerPeer),
 	}
 	p.seq.Store(lp.Seq)
+	if from.Bare().Equal(s.bare) {
+		p.poke(p.decisionsCh) // it may have missed removals and approvals
+	}
 	s.peers[p.device] = p
 	s.byJID[from.String()] = p
 	p.addrs, _ = parseAddrs(lp.Addrs) // validated with the presence
@@ -215,8 +330,12 @@ func (s *Swarm) peerByJID(from jid.JID) *peer {
 	return s.byJID[from.String()]
 }
 
-// trusted reports whether fp is the fingerprint of an online allowed device.
+// trusted reports whether fp is the fingerprint of an online allowed
+// device that the registry lets in (the data channel's check).
 func (s *Swarm) trusted(fp string) bool {
+	if !s.known.Trusted(fp) {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.peers {
@@ -234,6 +353,7 @@ func (s *Swarm) runPeer(p *peer) {
 	defer close(p.done)
 	retry := time.NewTimer(0) // the first pull happens at once
 	defer retry.Stop()
+	refusedUs := false // it answers forbidden: it removed this device, or waits to approve it
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -241,13 +361,27 @@ func (s *Swarm) runPeer(p *peer) {
 		case <-retry.C:
 			p.poke(p.pullCh)
 		case <-p.pullCh:
-			if err := s.pull(p); err != nil && p.ctx.Err() == nil {
+			err := s.pull(p)
+			switch {
+			case err == nil || p.ctx.Err() != nil:
+				refusedUs = false
+			case isForbidden(err):
+				if !refusedUs {
+					s.log.Warn("devices: a device refuses this one: it removed it, or waits to approve it (\"latus devices approve "+s.id.Device+"\" there)", "peer", p.device)
+				}
+				refusedUs = true
+				retry.Reset(refusedRetry)
+			default:
 				s.log.Warn("sync: pull failed; retrying", "peer", p.device, "err", err)
 				retry.Reset(time.Second)
 			}
 		case <-p.notifyCh:
 			if err := s.sendNotify(p); err != nil && p.ctx.Err() == nil {
 				s.log.Debug("sync: notify failed", "peer", p.device, "err", err)
+			}
+		case <-p.decisionsCh:
+			if err := s.sendDecisions(p); err != nil && p.ctx.Err() == nil {
+				s.log.Warn("devices: passing decisions on failed", "peer", p.device, "err", err)
 			}
 		}
 	}

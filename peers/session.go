@@ -351,7 +351,7 @@ func (s *Swarm) presence() presencePayload {
 		fp = s.tune.announceFingerprint
 	}
 	e := s.opts.Meta.Epoch()
-	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Epoch: e.ID, Base: e.Base, Addrs: joinAddrs(s.dataAddrs())}
+	p := presencePayload{Device: s.id.Device, Fingerprint: fp, Seq: s.opts.Meta.IndexSeq(), Epoch: e.ID, Base: e.Base, Addrs: joinAddrs(s.dataAddrs()), Name: s.name}
 	if imp := s.tune.impersonate; len(imp) == 64 {
 		p.Device, p.Fingerprint = imp[:identity.DeviceLen], imp
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/klauspost/compress/zstd"
 	"mellium.im/xmlstream"
@@ -55,10 +57,14 @@ type presencePayload struct {
 	Epoch       uint64   `xml:"epoch,attr,omitempty"`
 	Base        uint64   `xml:"base,attr,omitempty"`
 	Addrs       string   `xml:"addrs,attr,omitempty"`
+	Name        string   `xml:"name,attr,omitempty"` // host name, shown by latus devices
 }
 
+// maxNameLen bounds a device name in presence.
+const maxNameLen = 64
+
 func (p presencePayload) validate() error {
-	if len(p.Fingerprint) != 64 || !isLowerHex(p.Fingerprint) {
+	if !identity.IsFingerprint(p.Fingerprint) {
 		return fmt.Errorf("presence: fingerprint %.80q: %w", p.Fingerprint, ErrProtocol)
 	}
 	if p.Device != p.Fingerprint[:identity.DeviceLen] {
@@ -66,6 +72,9 @@ func (p presencePayload) validate() error {
 	}
 	if _, err := parseAddrs(p.Addrs); err != nil {
 		return fmt.Errorf("presence: %w", err)
+	}
+	if len(p.Name) > maxNameLen || strings.IndexFunc(p.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return fmt.Errorf("presence: name %.80q: %w", p.Name, ErrProtocol)
 	}
 	return nil
 }
@@ -80,6 +89,9 @@ func (p presencePayload) tokens() xml.TokenReader {
 	}
 	if p.Addrs != "" {
 		attrs = append(attrs, attr("addrs", p.Addrs))
+	}
+	if p.Name != "" {
+		attrs = append(attrs, attr("name", p.Name))
 	}
 	return element("latus", attrs, nil)
 }
@@ -96,16 +108,6 @@ func validAddr(a string) error {
 		return fmt.Errorf("address %.80q: bad port: %w", a, ErrProtocol)
 	}
 	return nil
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // indexQuery asks for a device's index after position Since, or for the

@@ -41,7 +41,7 @@ func TestStanzaSizes(t *testing.T) {
 		{"index piece", indexPage{Next: 1 << 62, More: true, Codec: "zstd", Offset: maxStored, Total: maxStored}.tokens(make([]byte, indexBudget))},
 		{"keep", keepRequestTokens(keep)},
 		{"kept", keptTokens(keep.Nonce, kept)},
-		{"presence", presencePayload{Device: fp[:16], Fingerprint: fp, Seq: 1 << 62, Epoch: 1<<64 - 1, Base: 1 << 62, Addrs: joinAddrs(addrs)}.tokens()},
+		{"presence", presencePayload{Device: fp[:16], Fingerprint: fp, Seq: 1 << 62, Epoch: 1<<64 - 1, Base: 1 << 62, Addrs: joinAddrs(addrs), Name: strings.Repeat("n", maxNameLen)}.tokens()},
 		{"dial", element("dial", []xml.Attr{attr("addrs", joinAddrs(addrs))}, nil)},
 	}
 	for _, tc := range cases {

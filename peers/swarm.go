@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,10 @@ type Config struct {
 	// the data channel (a port forwarded to DataAddr); announced besides
 	// the interfaces' own addresses.
 	DataExternal string
+	// RequireApproval keeps new devices of the own account pending,
+	// refused like unknown ones, until ApproveDevice (latus devices
+	// approve); otherwise they are approved on first use.
+	RequireApproval bool
 }
 
 // Options are what Start needs.
@@ -41,11 +46,15 @@ type Options struct {
 	Store    *chunks.Store
 	OnMerged func(meta.MergeResult) // after each merge of remote versions (fusefs invalidation)
 	OnOnline func(device string)    // a device became available (must not block)
-	Keeper   Keeper                 // answers keep requests; nil: every keep is refused
-	Logger   *slog.Logger
-	// KnownDevices is the file that binds each device id to the account
-	// and certificate it was first seen with (internal/devices); "" keeps
-	// the bindings in memory for this run only.
+	// OnRemoved runs when a device is removed, here or by a decision
+	// another device passed on: its custody claims no longer count.
+	OnRemoved func(device string)
+	Keeper    Keeper // answers keep requests; nil: every keep is refused
+	Logger    *slog.Logger
+	// KnownDevices is the registry of known devices (internal/devices):
+	// each device id bound to the account and certificate it was first
+	// seen with, its name, last sighting, and removal or approval; ""
+	// keeps it in memory for this run only.
 	KnownDevices string
 	// StartOffline makes an unreachable server at Start no error: the
 	// swarm starts disconnected and keeps trying, so a device mounts with
@@ -82,6 +91,7 @@ type Swarm struct {
 	allowList []jid.JID
 	allow     map[string]bool // bare JIDs, canonical string form
 	known     *devices.Registry
+	name      string // this device's host name, announced in presence
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,6 +104,7 @@ type Swarm struct {
 	peers   map[string]*peer        // online devices by device id
 	byJID   map[string]*peer        // online devices by full JID
 	seen    map[string]DeviceStatus // every device seen, for Devices
+	waiting map[string]waitingPeer  // present devices refused as pending or removed, by device id
 	closed  bool
 	// announced is the data channel's address list as last announced.
 	announced string
@@ -129,6 +140,10 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 		tune: defaultTuning(), bare: j.Bare(), resource: "latus-" + opts.Identity.Device,
 		keeps: make(chan struct{}, maxKeepsInFlight), pendingKeeps: map[chunks.Nonce]*pendingKeep{},
 		allow: map[string]bool{}, peers: map[string]*peer{}, byJID: map[string]*peer{}, seen: map[string]DeviceStatus{},
+		waiting: map[string]waitingPeer{},
+	}
+	if h, err := os.Hostname(); err == nil && len(h) <= maxNameLen {
+		s.name = h
 	}
 	if opts.tune != nil {
 		s.tune = *opts.tune
@@ -147,7 +162,8 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 			s.allowList = append(s.allowList, aj)
 		}
 	}
-	if s.known, err = devices.Open(opts.KnownDevices); err != nil {
+	self := devices.Self{Identity: opts.Identity, Account: s.bare.String(), RequireApproval: opts.Config.RequireApproval}
+	if s.known, err = devices.Open(opts.KnownDevices, self); err != nil {
 		return nil, fmt.Errorf("start peers: %w", err)
 	}
 	if s.zstd, err = newZstdDecoder(); err != nil {
@@ -199,7 +215,7 @@ func (s *Swarm) Close() error {
 	s.wg.Wait()
 	s.zstd.Close()
 	s.index.close()
-	return nil
+	return s.known.Flush()
 }
 
 // Notify tells online devices that a local commit exists; they pull it.

@@ -69,6 +69,9 @@ type XMPPConfig struct {
 	Allow        []string `toml:"allow,omitempty"`         // bare JIDs of other accounts whose devices are peers; the own account always is
 	DataAddr     string   `toml:"data_addr,omitempty"`     // data channel listen address; default :0 (every interface)
 	DataExternal string   `toml:"data_external,omitempty"` // host:port forwarded to data_addr, announced to peers
+	// RequireApproval keeps new devices of the own account pending until
+	// "latus devices approve ID"; by default they are accepted on first use.
+	RequireApproval bool `toml:"require_approval,omitempty"`
 }
 
 // defaultConfigPath is $XDG_CONFIG_HOME/latus/config.toml (~/.config when unset).
@@ -140,6 +143,7 @@ func (x XMPPConfig) PeersConfig() (peers.Config, error) {
 	return peers.Config{
 		JID: x.JID, Password: pass, Server: x.Server, Insecure: x.InsecureTLS,
 		Allow: x.Allow, DataAddr: x.DataAddr, DataExternal: x.DataExternal,
+		RequireApproval: x.RequireApproval,
 	}, nil
 }
 

@@ -20,11 +20,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/uberan/latus/engine"
+	"github.com/uberan/latus/internal/devices"
 	"github.com/uberan/latus/meta"
+	"github.com/uberan/latus/peers"
 )
 
 // The daemon answers `latus status [PATH]`, `log [--deleted]`, `restore`,
-// `import [--watch|--stop]`, `prefetch`, `pin` and `unpin` on a unix socket
+// `import [--watch|--stop]`, `prefetch`, `pin`, `unpin` and `devices
+// [remove|approve ID]` on a unix socket
 // in the state dir (HTTP, JSON), and serves Prometheus metrics at /metrics
 // there.
 const socketName = "latus.sock"
@@ -202,6 +205,17 @@ func serveControl(d *daemon, reg *prometheus.Registry, log *slog.Logger) (func()
 			d.job(func(context.Context) { d.serveFetch(r.Context(), w, r.URL.Query().Get("path"), mode) })
 		})
 	}
+	mux.HandleFunc("GET /devices", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, d.knownDevices()) })
+	for endpoint, decide := range map[string]func(*peers.Swarm, string) error{"/devices/remove": (*peers.Swarm).RemoveDevice, "/devices/approve": (*peers.Swarm).ApproveDevice} {
+		mux.HandleFunc("POST "+endpoint, func(w http.ResponseWriter, r *http.Request) {
+			rep, err := d.decideDevice(r.URL.Query().Get("id"), decide)
+			if err != nil {
+				httpError(w, err)
+				return
+			}
+			writeJSON(w, rep)
+		})
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return d.jobCtx }}
@@ -244,6 +258,10 @@ func httpError(w http.ResponseWriter, err error) {
 		code, status = "exists", http.StatusConflict
 	case errors.Is(err, meta.ErrInvalidPath):
 		code, status = "invalid_path", http.StatusBadRequest
+	case errors.Is(err, devices.ErrUnknown):
+		code, status = "not_found", http.StatusNotFound
+	case errors.Is(err, devices.ErrSelf), errors.Is(err, devices.ErrRemoved):
+		code, status = "refused", http.StatusConflict
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

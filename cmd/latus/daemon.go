@@ -20,6 +20,7 @@ import (
 	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/engine"
 	"github.com/uberan/latus/fusefs"
+	"github.com/uberan/latus/internal/devices"
 	"github.com/uberan/latus/internal/identity"
 	"github.com/uberan/latus/internal/ignore"
 	"github.com/uberan/latus/meta"
@@ -197,14 +198,22 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 			d.warmIgnores(res.Applied)
 		},
 		OnOnline:     d.engine.DeviceOnline,
+		OnRemoved:    d.engine.DeviceRemoved,
 		Keeper:       d.engine,
 		Logger:       d.log.With("pkg", "peers"),
 		StartOffline: true, // files are local first: mount with no network
-		KnownDevices: filepath.Join(d.stateDir, "devices.json"),
+		KnownDevices: filepath.Join(d.stateDir, knownDevicesName),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to XMPP as %s: %w", pc.JID, err)
 	}
+	var removed []string
+	for _, k := range s.Known() {
+		if k.State == devices.Removed {
+			removed = append(removed, k.Device)
+		}
+	}
+	d.engine.SetRemoved(removed)
 	d.swarm.Store(s)
 	d.engine.SetNetwork(s)
 	d.xmpp = pc.JID

@@ -86,6 +86,7 @@ func newRootCommand() *cobra.Command {
 		newUnpinCommand(g),
 		newInitCommand(g.paths),
 		newServiceCommand(g),
+		newDevicesCommand(g),
 	)
 	return root
 }

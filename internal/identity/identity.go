@@ -50,6 +50,21 @@ func FingerprintOf(der []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// IsFingerprint reports whether s has the form of a fingerprint: 64
+// lowercase hex characters.
+func IsFingerprint(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Load reads the identity stored in dir.
 func Load(dir string) (*Identity, error) {
 	certPEM, err := os.ReadFile(filepath.Join(dir, certFile))
