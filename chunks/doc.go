@@ -12,10 +12,12 @@
 // # States and the fetch protocol
 //
 // A chunk is Missing, InProgress or Complete. A fetch runs
-// Begin(id) → Token, then either Write(id, token, bytes) or Cancel(id, token).
-// Write verifies the hash before anything is stored (ErrCorrupt otherwise).
-// Tokens carry a process epoch stored in the index and bumped at every Open,
-// so an InProgress state left by a crashed process reads as Missing.
+// Begin(id) → Token, then either WriteVerified(token, v) or Cancel(id, token).
+// A fetched chunk is checked once, by Verify, which a Source calls: only
+// Verify makes a Verified, and the store writes it in the form it
+// travelled in (a zstd form is not compressed again). Tokens carry a
+// process epoch stored in the index and bumped at every Open, so an
+// InProgress state, kept in memory only, never outlives its process.
 //
 // # Storage
 //
