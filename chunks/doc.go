@@ -50,7 +50,9 @@
 // after the first, missing ones are fetched. Concurrent readers of one
 // missing chunk share one fetch; a source that returns corrupt bytes or an
 // error is skipped for the next one, and the first source tried rotates so
-// load spreads over devices. PutStream stores a few chunks at once: the
+// load spreads over devices. ReadAhead (readahead.go) follows one
+// reader's reads and, while they run sequentially, fetches the chunks after
+// them in a window that grows as the kernel's read-ahead does. PutStream stores a few chunks at once: the
 // store is bound by fsync latency (each chunk file, its directory and the
 // index are synced before PutStream returns), not by CPU.
 //
