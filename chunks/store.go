@@ -679,7 +679,8 @@ func (s *Store) put(id ID, plain []byte, batch bool) error {
 		s.mu.Unlock()
 		return nil
 	}
-	c, stored := s.codecs.encode(plain)
+	c, stored, release := s.codecs.encode(plain)
+	defer release()
 	return s.storeChunk(id, prev, c, stored, int64(len(plain)), batch, func(ne *entry) {
 		ne.flags &^= flagFetched
 		ne.flags |= flagCustody
