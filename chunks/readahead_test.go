@@ -101,17 +101,27 @@ func readAheadFile(src *MemSource, n, size int) []Ref {
 	return refs
 }
 
+// readAheadFixture returns a source holding a file of 12 chunks of size
+// bytes, the file's refs, a store, a fetcher over the source and a
+// read-ahead of the file that counts reads within one chunk of the
+// furthest as sequential.
+func readAheadFixture(t *testing.T, size int) (*MemSource, []Ref, *Store, *Fetcher, *ReadAhead) {
+	t.Helper()
+	src := NewMemSource("peer")
+	refs := readAheadFile(src, 12, size)
+	s := TestStore(t)
+	f := TestFetcher(t, s, src)
+	r := f.ReadAhead(refs)
+	r.win.slack = int64(size)
+	t.Cleanup(r.Close)
+	return src, refs, s, f, r
+}
+
 func TestReadAheadFetches(t *testing.T) {
 	const size = 64 << 10
+	ctx := context.Background()
 	t.Run("sequential reads fetch ahead", func(t *testing.T) {
-		src := NewMemSource("peer")
-		refs := readAheadFile(src, 12, size)
-		s := TestStore(t)
-		f := TestFetcher(t, s, src)
-		r := f.ReadAhead(refs)
-		r.win.slack = size
-		defer r.Close()
-		ctx := context.Background()
+		src, refs, s, f, r := readAheadFixture(t, size)
 		for off := int64(0); off < 2*size; off += 16 << 10 {
 			r.Read(off, 16<<10)
 			if _, err := f.Get(ctx, refs[off/size].ID); err != nil {
@@ -134,14 +144,7 @@ func TestReadAheadFetches(t *testing.T) {
 		}
 	})
 	t.Run("random reads fetch only what they read", func(t *testing.T) {
-		src := NewMemSource("peer")
-		refs := readAheadFile(src, 12, size)
-		s := TestStore(t)
-		f := TestFetcher(t, s, src)
-		r := f.ReadAhead(refs)
-		r.win.slack = size
-		defer r.Close()
-		ctx := context.Background()
+		src, refs, _, f, r := readAheadFixture(t, size)
 		for _, i := range []int{7, 2, 10, 5} {
 			r.Read(int64(i*size+100), 4096)
 			if _, err := f.Get(ctx, refs[i].ID); err != nil {
@@ -154,13 +157,9 @@ func TestReadAheadFetches(t *testing.T) {
 		}
 	})
 	t.Run("close abandons the fetches ahead", func(t *testing.T) {
-		src := NewMemSource("peer")
-		refs := readAheadFile(src, 12, size)
-		s := TestStore(t)
-		f := TestFetcher(t, s, src)
+		src, refs, s, f, r := readAheadFixture(t, size)
 		release := src.Hold()
 		defer release()
-		r := f.ReadAhead(refs)
 		r.Read(0, 4096)
 		waitFor(t, "fetches ahead asked", func() bool { return src.CallsFor(refs[1].ID) == 1 && src.CallsFor(refs[2].ID) == 1 })
 		r.Close()
