@@ -2,6 +2,7 @@ package chunks
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -45,26 +46,46 @@ func (c *codecs) close() {
 // a large chunk is worth compressing at all.
 const probeSize = 32 << 10
 
+// encBufs holds zstd output buffers: a fresh one per chunk cost an
+// allocation and a clear of the chunk's size, more than the probes
+// themselves on incompressible data. Buffers grow to the largest chunk
+// they held.
+var encBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 // encode returns the stored form of plain: zstd when that saves at least
 // 10 %, plain otherwise. Large chunks are probed first (two samples) so
 // incompressible data (media, archives) does not pay a full compression.
-func (c *codecs) encode(plain []byte) (Codec, []byte) {
+// release gives a zstd form's buffer back once it is written; the stored
+// form must not be used after.
+func (c *codecs) encode(plain []byte) (codec Codec, stored []byte, release func()) {
+	keep := func() {}
 	if len(plain) < 64 {
-		return CodecNone, plain
+		return CodecNone, plain, keep
 	}
+	bp := encBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
 	if len(plain) >= 8*probeSize {
 		mid := len(plain) / 2
-		head := c.enc.EncodeAll(plain[:probeSize], make([]byte, 0, probeSize))
-		body := c.enc.EncodeAll(plain[mid:mid+probeSize], make([]byte, 0, probeSize))
-		if int64(len(head)+len(body))*100 > int64(2*probeSize)*97 { // under 3 % saved
-			return CodecNone, plain
+		buf = c.enc.EncodeAll(plain[:probeSize], buf)
+		n := len(buf)
+		buf = c.enc.EncodeAll(plain[mid:mid+probeSize], buf[:0])
+		n += len(buf)
+		if int64(n)*100 > int64(2*probeSize)*97 { // under 3 % saved
+			*bp = buf[:0]
+			encBufs.Put(bp)
+			return CodecNone, plain, keep
 		}
 	}
-	z := c.enc.EncodeAll(plain, make([]byte, 0, len(plain)))
-	if worthIt(len(z), len(plain)) {
-		return CodecZstd, z
+	if cap(buf) < len(plain) {
+		buf = make([]byte, 0, len(plain))
 	}
-	return CodecNone, plain
+	z := c.enc.EncodeAll(plain, buf[:0])
+	*bp = z[:0]
+	if !worthIt(len(z), len(plain)) {
+		encBufs.Put(bp)
+		return CodecNone, plain, keep
+	}
+	return CodecZstd, z, func() { encBufs.Put(bp) }
 }
 
 func worthIt(stored, plain int) bool { return int64(stored)*10 <= int64(plain)*9 }

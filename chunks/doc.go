@@ -12,10 +12,12 @@
 // # States and the fetch protocol
 //
 // A chunk is Missing, InProgress or Complete. A fetch runs
-// Begin(id) → Token, then either Write(id, token, bytes) or Cancel(id, token).
-// Write verifies the hash before anything is stored (ErrCorrupt otherwise).
-// Tokens carry a process epoch stored in the index and bumped at every Open,
-// so an InProgress state left by a crashed process reads as Missing.
+// Begin(id) → Token, then either WriteVerified(token, v) or Cancel(id, token).
+// A fetched chunk is checked once, by Verify, which a Source calls: only
+// Verify makes a Verified, and the store writes it in the form it
+// travelled in (a zstd form is not compressed again). Tokens carry a
+// process epoch stored in the index and bumped at every Open, so an
+// InProgress state, kept in memory only, never outlives its process.
 //
 // # Storage
 //
@@ -48,9 +50,12 @@
 // after the first, missing ones are fetched. Concurrent readers of one
 // missing chunk share one fetch; a source that returns corrupt bytes or an
 // error is skipped for the next one, and the first source tried rotates so
-// load spreads over devices. PutStream stores a few chunks at once: the
+// load spreads over devices. ReadAhead (readahead.go) follows one
+// reader's reads and, while they run sequentially, fetches the chunks after
+// them in a window that grows as the kernel's read-ahead does. PutStream stores a few chunks at once: the
 // store is bound by fsync latency (each chunk file, its directory and the
-// index are synced before PutStream returns), not by CPU.
+// index are synced before PutStream returns); its CPU work (FastCDC, a
+// BLAKE3 per chunk and one of the whole content) runs on several cores.
 //
 // # Collection and cache pressure
 //

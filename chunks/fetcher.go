@@ -235,29 +235,34 @@ func (f *Fetcher) fromSources(ctx context.Context, id ID, t Token) (data []byte,
 	var lastName string
 	for i := range srcs {
 		src := srcs[(start+i)%len(srcs)]
-		data, err := src.Fetch(ctx, id)
+		v, err := src.Fetch(ctx, id)
+		if err == nil && v.ID() != id {
+			err = corruptf(id, "source answered with chunk %s", v.ID().Short())
+		}
 		if err == nil {
 			// The source is not recorded as a holder: it may hold only a
 			// cached copy, and holders are the devices that proved they
 			// keep a chunk (engine). Counting a source made replication
 			// stop one copy short, which a lost keeper then turned into
 			// a lost chunk.
-			err = f.store.Write(id, t, data)
+			err = f.store.WriteVerified(t, v)
 			switch {
 			case err == nil:
-				f.store.cache.add(id, data)
-				f.fetched.Add(int64(len(data)))
-				return data, nil
+				f.store.cache.add(id, v.Plain())
+				f.fetched.Add(int64(len(v.Plain())))
+				return v.Plain(), nil
 			case errors.Is(err, ErrStaleToken):
 				// A Put of the same bytes or a Remove took the chunk over;
-				// data passed verification either way.
+				// v passed verification either way.
 				if st, serr := f.store.Status(id); serr == nil && st == Complete {
-					return data, nil
+					return v.Plain(), nil
 				}
 				return nil, fmt.Errorf("fetch chunk %s: %w", id.Short(), err)
-			case !errors.Is(err, ErrCorrupt):
+			default:
 				return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), src.Name(), err)
 			}
+		}
+		if errors.Is(err, ErrCorrupt) {
 			f.log.Warn("source sent corrupt chunk", "chunk", id.Short(), "source", src.Name(), "err", err)
 		}
 		if ctx.Err() != nil {

@@ -126,7 +126,9 @@ func TestBeginWriteCancel(t *testing.T) {
 	}
 }
 
-func TestWriteStored(t *testing.T) {
+// TestWriteVerified: a fetched chunk is checked once (Verify) and stored in
+// the form it travelled in; bad bytes are refused before anything is stored.
+func TestWriteVerified(t *testing.T) {
 	src := TestStore(t)
 	text := textBytes(500_000)
 	tid := mustPut(t, src, text)
@@ -138,46 +140,60 @@ func TestWriteStored(t *testing.T) {
 	rid := mustPut(t, src, random)
 
 	tests := []struct {
-		name    string
-		id      ID
-		codec   Codec
-		stored  []byte
-		wantErr error // nil: success
+		name      string
+		id        ID
+		codec     Codec
+		stored    []byte
+		wantErr   error // nil: success
+		wantCodec Codec // the codec of the stored chunk file on success
 	}{
-		{"zstd", tid, CodecZstd, zform, nil},
-		{"plain", rid, CodecNone, random, nil},
-		{"zstd of wrong chunk", rid, CodecZstd, zform, ErrCorrupt},
-		{"garbage zstd", tid, CodecZstd, []byte("not a zstd frame at all"), ErrCorrupt},
-		{"truncated zstd", tid, CodecZstd, zform[:len(zform)/2], ErrCorrupt},
-		{"unknown codec", tid, Codec(9), zform, errors.New("any")},
+		{"zstd", tid, CodecZstd, zform, nil, CodecZstd},
+		{"plain", rid, CodecNone, random, nil, CodecNone},
+		{"compressible text sent plain stays plain", tid, CodecNone, text, nil, CodecNone},
+		{"zstd of wrong chunk", rid, CodecZstd, zform, ErrCorrupt, 0},
+		{"plain of wrong chunk", tid, CodecNone, random, ErrCorrupt, 0},
+		{"garbage zstd", tid, CodecZstd, []byte("not a zstd frame at all"), ErrCorrupt, 0},
+		{"truncated zstd", tid, CodecZstd, zform[:len(zform)/2], ErrCorrupt, 0},
+		{"oversized zstd", tid, CodecZstd, make([]byte, maxStored+1), ErrCorrupt, 0},
+		{"unknown codec", tid, Codec(9), zform, ErrCorrupt, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := TestStore(t)
 			tok := mustBegin(t, s, tc.id)
-			err := s.WriteStored(tc.id, tok, tc.codec, tc.stored)
+			v, err := Verify(tc.id, tc.codec, tc.stored)
+			if err == nil {
+				err = s.WriteVerified(tok, v)
+			}
 			if tc.wantErr == nil {
 				if err != nil {
 					t.Fatal(err)
 				}
+				c, file, err := s.ReadStored(tc.id)
+				if err != nil || c != tc.wantCodec || !bytes.Equal(file, tc.stored) {
+					t.Fatalf("chunk file: codec %v, %d bytes, %v; want the %d bytes as they travelled (%v)", c, len(file), err, len(tc.stored), tc.wantCodec)
+				}
 				got, err := s.Read(tc.id)
 				if err != nil || Sum(got) != tc.id {
-					t.Fatalf("Read after WriteStored: %v", err)
+					t.Fatalf("Read after WriteVerified: %v", err)
 				}
 				return
 			}
-			if err == nil {
-				t.Fatal("WriteStored succeeded")
-			}
-			if tc.wantErr == ErrCorrupt && !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("err %v, want ErrCorrupt", err)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
 			}
 			wantState(t, s, tc.id, InProgress)
 			if u := s.Usage(); u.Chunks != 0 || countChunkFiles(t, s) != 0 {
-				t.Fatalf("a refused WriteStored stored something: %+v", u)
+				t.Fatalf("a refused chunk stored something: %+v", u)
 			}
 		})
 	}
+	t.Run("zero Verified", func(t *testing.T) {
+		s := TestStore(t)
+		if err := s.WriteVerified(mustBegin(t, s, tid), Verified{}); err == nil {
+			t.Fatal("WriteVerified of a Verified that Verify did not make succeeded")
+		}
+	})
 }
 
 func TestCrashBetweenBeginAndWrite(t *testing.T) {

@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zeebo/blake3"
 )
 
-// putWorkers is how many chunks PutStream stores at once. Storing is
-// bound by fsync latency, not CPU: overlapping a few chunk files and
+// putWorkers is how many chunks PutStream hashes and stores at once.
+// Storing is bound by fsync latency: overlapping a few chunk files and
 // sharing index transactions (bbolt Batch) multiplies throughput.
 const putWorkers = 4
 
@@ -17,22 +18,41 @@ const putWorkers = 4
 // shared by all calls: a pool per call allocated 4 MiB per small file.
 var chunkBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxChunk); return &b }}
 
+// putJob is one chunk of a PutStream: its copy is used by a put worker
+// (which also hashes it for its ID) and by the whole-content hasher, and
+// goes back to chunkBufs when both are done.
+type putJob struct {
+	ref  Ref // ID set by the worker
+	data *[]byte
+	uses atomic.Int32
+}
+
+func (j *putJob) done() {
+	if j.uses.Add(-1) == 0 {
+		chunkBufs.Put(j.data)
+		j.data = nil
+	}
+}
+
 // PutStream splits r into chunks, Puts each, and returns their refs, the
 // BLAKE3 of the whole content and its size. Every chunk is durable and
 // indexed when it returns. On error, chunks already put stay in the store
 // (unreferenced chunks are collected with Remove).
+//
+// The goroutine reading r only cuts and copies; chunk IDs are hashed on
+// the workers and the whole content on a goroutine of its own, so the three
+// BLAKE3 and FastCDC passes use every core rather than one.
 func (s *Store) PutStream(r io.Reader) (refs []Ref, hash ID, size int64, err error) {
-	type job struct {
-		ref  Ref
-		data *[]byte
-	}
 	var (
-		jobs    = make(chan job)
+		work    = make(chan *putJob)
+		whole   = make(chan *putJob, 2)
 		failed  = make(chan struct{}) // closed at the first error
 		errOnce sync.Once
 		putErr  error
 		wg      sync.WaitGroup
-		bufs    = &chunkBufs
+		jobs    []*putJob
+		h       = blake3.New()
+		hashed  = make(chan struct{})
 	)
 	fail := func(err error) {
 		errOnce.Do(func() {
@@ -44,30 +64,42 @@ func (s *Store) PutStream(r io.Reader) (refs []Ref, hash ID, size int64, err err
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
+			for j := range work {
+				j.ref.ID = Sum(*j.data)
 				if err := s.withRoom(j.ref.Size, func() error { return s.put(j.ref.ID, *j.data, true) }); err != nil {
 					fail(fmt.Errorf("put chunk at offset %d: %w", j.ref.Offset, err))
 				}
-				bufs.Put(j.data)
+				j.done()
 			}
 		}()
 	}
-	h := blake3.New()
-	err = Split(r, func(ref Ref, data []byte) error {
-		h.Write(data)
-		buf := bufs.Get().(*[]byte)
+	go func() {
+		defer close(hashed)
+		for j := range whole {
+			h.Write(*j.data)
+			j.done()
+		}
+	}()
+	err = cut(r, func(off int64, data []byte) error {
+		buf := chunkBufs.Get().(*[]byte)
 		*buf = append((*buf)[:0], data...) // data is valid only during this call
+		j := &putJob{ref: Ref{Offset: off, Size: int64(len(data))}, data: buf}
+		j.uses.Store(2)
+		whole <- j
 		select {
-		case jobs <- job{ref, buf}:
+		case work <- j:
 		case <-failed:
+			j.done()
 			return putErr
 		}
-		refs = append(refs, ref)
-		size = ref.End()
+		jobs = append(jobs, j)
+		size = off + int64(len(data))
 		return nil
 	})
-	close(jobs)
+	close(work)
+	close(whole)
 	wg.Wait()
+	<-hashed
 	if err == nil {
 		select {
 		case <-failed:
@@ -77,6 +109,10 @@ func (s *Store) PutStream(r io.Reader) (refs []Ref, hash ID, size int64, err err
 	}
 	if err != nil {
 		return nil, ID{}, 0, err
+	}
+	refs = make([]Ref, len(jobs))
+	for i, j := range jobs {
+		refs[i] = j.ref
 	}
 	copy(hash[:], h.Sum(nil))
 	return refs, hash, size, nil

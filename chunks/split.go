@@ -33,6 +33,14 @@ var scanBufs = sync.Pool{New: func() any { b := make([]byte, 2*MaxChunk); return
 // each, in order. data is valid only during fn. An empty reader yields no
 // chunk.
 func Split(r io.Reader, fn func(ref Ref, data []byte) error) error {
+	return cut(r, func(off int64, data []byte) error {
+		return fn(Ref{ID: Sum(data), Offset: off, Size: int64(len(data))}, data)
+	})
+}
+
+// cut is Split without hashing: PutStream hashes chunks on its workers,
+// off the one goroutine that reads and cuts.
+func cut(r io.Reader, fn func(off int64, data []byte) error) error {
 	buf := scanBufs.Get().(*[]byte)
 	defer scanBufs.Put(buf)
 	c, err := cdc.NewChunkerBuffer(cdcAlgorithm, r, &cdc.ChunkerOpts{MinSize: MinChunk, NormalSize: AvgChunk, MaxSize: MaxChunk}, *buf)
@@ -46,8 +54,7 @@ func Split(r io.Reader, fn func(ref Ref, data []byte) error) error {
 			return fmt.Errorf("split at offset %d: %w", off, err)
 		}
 		if len(data) > 0 {
-			ref := Ref{ID: Sum(data), Offset: off, Size: int64(len(data))}
-			if ferr := fn(ref, data); ferr != nil {
+			if ferr := fn(off, data); ferr != nil {
 				return ferr
 			}
 			off += int64(len(data))

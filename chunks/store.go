@@ -501,10 +501,18 @@ func (s *Store) Begin(id ID) (Token, error) {
 	ne.state = InProgress
 	ne.token = Token(uint64(s.epoch)<<32 | uint64(s.seq.Add(1)))
 	ne.progress = make(chan struct{})
-	if err := s.commit(id, ne); err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
-	}
+	s.installOnly(id, ne)
 	return ne.token, nil
+}
+
+// installOnly installs ne without writing the index: an in-progress state
+// means nothing to a later process (its epoch makes it read as missing),
+// so Begin and Cancel cost no bbolt transaction. The caller holds
+// lockID(id).
+func (s *Store) installOnly(id ID, ne *entry) {
+	s.mu.Lock()
+	s.install(id, ne)
+	s.mu.Unlock()
 }
 
 // Cancel ends the fetch of id holding t; the chunk is missing again. It is
@@ -521,9 +529,7 @@ func (s *Store) Cancel(id ID, t Token) error {
 		return nil
 	}
 	ne.state, ne.token, ne.progress = Missing, 0, nil
-	if err := s.commit(id, ne); err != nil {
-		return fmt.Errorf("cancel: %w", err)
-	}
+	s.installOnly(id, ne)
 	return nil
 }
 
@@ -546,60 +552,34 @@ func (s *Store) awaitProgress(done <-chan struct{}, id ID) bool {
 	}
 }
 
-// Write stores plain as chunk id, ending the fetch holding t. The bytes
-// are verified first: when they do not hash to id it returns ErrCorrupt,
-// stores nothing and the fetch keeps its token (another source may be
-// tried). It returns ErrStaleToken when t is not current and an error
-// wrapping ErrFull when there is no room. A written chunk is a cached copy
-// of another device's: evictable until Keep takes custody of it.
+// Write stores plain as chunk id, ending the fetch holding t: WriteVerified
+// of Verify(id, CodecNone, plain). When plain does not hash to id it
+// returns ErrCorrupt, stores nothing and the fetch keeps its token.
 func (s *Store) Write(id ID, t Token, plain []byte) error {
-	if err := checkPlain(id, plain); err != nil {
-		return err
-	}
-	codec, stored := s.codecs.encode(plain)
-	return s.withRoom(int64(len(stored)), func() error {
-		return s.writeStored(id, t, codec, stored, int64(len(plain)))
-	})
-}
-
-// WriteStored is Write from the stored form of a chunk (as ReadStored
-// returns it), for peers that move chunks compressed. It decodes and
-// verifies the bytes before storing anything.
-func (s *Store) WriteStored(id ID, t Token, c Codec, stored []byte) error {
-	switch c {
-	case CodecNone:
-		return s.Write(id, t, stored)
-	case CodecZstd:
-	default:
-		return fmt.Errorf("write chunk %s: unknown codec %d", id.Short(), c)
-	}
-	if len(stored) > MaxChunk+MaxChunk/8 {
-		return corruptf(id, "%d stored bytes, more than a maximum chunk", len(stored))
-	}
-	plain, err := s.codecs.decode(c, stored)
+	v, err := Verify(id, CodecNone, plain)
 	if err != nil {
-		return corruptf(id, "decode zstd: %v", err)
-	}
-	if err := checkPlain(id, plain); err != nil {
 		return err
 	}
-	if !worthIt(len(stored), len(plain)) {
-		c, stored = CodecNone, plain
-	}
-	return s.withRoom(int64(len(stored)), func() error {
-		return s.writeStored(id, t, c, stored, int64(len(plain)))
-	})
+	return s.WriteVerified(t, v)
 }
 
-// checkPlain verifies that plain is a chunk whose ID is id.
-func checkPlain(id ID, plain []byte) error {
-	if len(plain) > MaxChunk {
-		return corruptf(id, "%d bytes, more than the %d-byte maximum chunk", len(plain), MaxChunk)
+// WriteVerified stores a fetched chunk in the form it travelled in, ending
+// the fetch of v.ID() holding t. Verify already checked it, so it is not
+// hashed again, and a zstd form is written as it came, not decoded and
+// compressed again. It returns ErrStaleToken when t is not current and an
+// error wrapping ErrFull when there is no room. A written chunk is a cached
+// copy of another device's: evictable until Keep takes custody of it.
+func (s *Store) WriteVerified(t Token, v Verified) error {
+	if v.plain == nil && v.stored == nil {
+		return errors.New("write chunk: a zero Verified (use Verify)")
 	}
-	if Sum(plain) != id {
-		return corruptf(id, "%d bytes hash to %s", len(plain), Sum(plain).Short())
+	c, stored := v.codec, v.stored
+	if c == CodecZstd && !worthIt(len(stored), len(v.plain)) {
+		c, stored = CodecNone, v.plain
 	}
-	return nil
+	return s.withRoom(int64(len(stored)), func() error {
+		return s.writeStored(v.id, t, c, stored, int64(len(v.plain)))
+	})
 }
 
 func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64) error {
@@ -613,7 +593,9 @@ func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64) 
 	if prev.state != InProgress || prev.token != t {
 		return fmt.Errorf("write chunk %s (%s): %w", id.Short(), prev.state, ErrStaleToken)
 	}
-	return s.storeChunk(id, prev, c, stored, size, false, func(ne *entry) { ne.flags |= flagFetched })
+	// The index update shares a bbolt transaction with concurrent fetches
+	// (read-ahead, prefetch): one commit for many chunks.
+	return s.storeChunk(id, prev, c, stored, size, true, func(ne *entry) { ne.flags |= flagFetched })
 }
 
 // storeChunk makes room, writes the chunk file and commits the chunk as
@@ -697,7 +679,8 @@ func (s *Store) put(id ID, plain []byte, batch bool) error {
 		s.mu.Unlock()
 		return nil
 	}
-	c, stored := s.codecs.encode(plain)
+	c, stored, release := s.codecs.encode(plain)
+	defer release()
 	return s.storeChunk(id, prev, c, stored, int64(len(plain)), batch, func(ne *entry) {
 		ne.flags &^= flagFetched
 		ne.flags |= flagCustody

@@ -157,8 +157,9 @@ func (m *MemSource) CallsFor(id ID) int {
 // Name implements Source.
 func (m *MemSource) Name() string { return m.name }
 
-// Fetch implements Source. An unknown chunk is an error wrapping ErrNotFound.
-func (m *MemSource) Fetch(ctx context.Context, id ID) ([]byte, error) {
+// Fetch implements Source. An unknown chunk is an error wrapping
+// ErrNotFound; corrupted bytes fail Verify, as a peer's do.
+func (m *MemSource) Fetch(ctx context.Context, id ID) (Verified, error) {
 	m.mu.Lock()
 	m.total++
 	m.calls[id]++
@@ -170,7 +171,7 @@ func (m *MemSource) Fetch(ctx context.Context, id ID) ([]byte, error) {
 		select {
 		case <-hold:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), ctx.Err())
+			return Verified{}, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), ctx.Err())
 		}
 	}
 	if delay > 0 {
@@ -179,17 +180,17 @@ func (m *MemSource) Fetch(ctx context.Context, id ID) ([]byte, error) {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), ctx.Err())
+			return Verified{}, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), ctx.Err())
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), err)
+		return Verified{}, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), err)
 	}
 	if fail != nil {
-		return nil, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), fail)
+		return Verified{}, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), fail)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), ErrNotFound)
+		return Verified{}, fmt.Errorf("%s: fetch chunk %s: %w", m.name, id.Short(), ErrNotFound)
 	}
 	out := bytes.Clone(data)
 	if corrupt {
@@ -199,7 +200,7 @@ func (m *MemSource) Fetch(ctx context.Context, id ID) ([]byte, error) {
 			out[len(out)/2] ^= 0xff
 		}
 	}
-	return out, nil
+	return Verify(id, CodecNone, out)
 }
 
 // SourceSuite is the conformance suite of the Source interface. newSource
@@ -222,7 +223,8 @@ func SourceSuite(t *testing.T, newSource func(t *testing.T) (Source, func([]byte
 				t.Fatalf("put returned id %s for %d bytes whose BLAKE3 is %s", id.Short(), n, Sum(data).Short())
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			got, err := src.Fetch(ctx, id)
+			v, err := src.Fetch(ctx, id)
+			got := v.Plain()
 			cancel()
 			if err != nil {
 				t.Fatalf("Fetch %d-byte chunk: %v", n, err)
@@ -238,8 +240,8 @@ func SourceSuite(t *testing.T, newSource func(t *testing.T) (Source, func([]byte
 		id := put(data)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		got, err := src.Fetch(ctx, id)
-		if err != nil || !bytes.Equal(got, data) {
+		v, err := src.Fetch(ctx, id)
+		if got := v.Plain(); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("Fetch compressible chunk: %d bytes, err %v; want %d bytes back", len(got), err, len(data))
 		}
 	})
@@ -248,9 +250,9 @@ func SourceSuite(t *testing.T, newSource func(t *testing.T) (Source, func([]byte
 		put(RandomBytes(1, 1000)) // the source is up and has something
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		got, err := src.Fetch(ctx, Sum([]byte("a chunk nobody has")))
+		v, err := src.Fetch(ctx, Sum([]byte("a chunk nobody has")))
 		if err == nil {
-			t.Fatalf("Fetch of an unknown chunk returned %d bytes and no error", len(got))
+			t.Fatalf("Fetch of an unknown chunk returned %d bytes and no error", len(v.Plain()))
 		}
 	})
 	t.Run("Concurrent", func(t *testing.T) {
@@ -271,8 +273,8 @@ func SourceSuite(t *testing.T, newSource func(t *testing.T) (Source, func([]byte
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					got, err := src.Fetch(ctx, ids[i])
-					if err == nil && !bytes.Equal(got, datas[i]) {
+					v, err := src.Fetch(ctx, ids[i])
+					if err == nil && !bytes.Equal(v.Plain(), datas[i]) {
 						err = fmt.Errorf("round %d chunk %d: wrong bytes", round, i)
 					}
 					errs <- err

@@ -168,12 +168,13 @@ type storeSource struct{ d *TestDevice }
 
 func (s storeSource) Name() string { return s.d.Name }
 
-func (s storeSource) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) {
-	b, err := s.d.Store.Read(id)
+// Fetch hands over the chunk's stored form, as a peer does.
+func (s storeSource) Fetch(ctx context.Context, id chunks.ID) (chunks.Verified, error) {
+	c, b, err := s.d.Store.ReadStored(id)
 	if err != nil {
-		return nil, err
+		return chunks.Verified{}, err
 	}
-	return append([]byte(nil), b...), nil
+	return chunks.Verify(id, c, b)
 }
 
 // memNet is one device's view of the cluster's network.

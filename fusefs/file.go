@@ -68,7 +68,7 @@ func (f *FS) openFile(ino *fs.Inode, p string, flags uint32, cached *chunks.ID) 
 		*cached = v.Hash
 		f.mu.Unlock()
 	}
-	return &handle{fsys: f, ino: ino, v: v}, fl, nil
+	return &handle{fsys: f, ino: ino, v: v, ra: f.fetcher.ReadAhead(v.Chunks)}, fl, nil
 }
 
 // Setattr adds truncate to chmod and utimens.

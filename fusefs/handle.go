@@ -17,9 +17,10 @@ import (
 type handle struct {
 	fsys  *FS
 	ino   *fs.Inode
-	st    *stagedFile      // nil for a read-only snapshot
-	write bool             // opened for writing (or with O_TRUNC): its closes commit
-	v     meta.FileVersion // the version a snapshot opened
+	st    *stagedFile       // nil for a read-only snapshot
+	write bool              // opened for writing (or with O_TRUNC): its closes commit
+	v     meta.FileVersion  // the version a snapshot opened
+	ra    *chunks.ReadAhead // a snapshot's sequential reads fetch the chunks after them; nil otherwise
 }
 
 // version is the content the handle opened: a snapshot's version, or the
@@ -49,6 +50,7 @@ func (h *handle) readAt(ctx context.Context, dest []byte, off int64) (int, error
 	if h.st != nil {
 		return h.st.readAt(ctx, dest, off)
 	}
+	h.ra.Read(off, int64(len(dest)))
 	return h.fsys.readChunks(ctx, h.v.Chunks, dest, off)
 }
 
@@ -101,6 +103,7 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.ra.Close()
 	if h.st == nil {
 		return 0
 	}

@@ -56,10 +56,11 @@
 // TLS 1.3 connections that carry chunk and index-page requests
 // (frames.go), many in flight on one connection, answered in any order
 // with a status from a fixed table and the chunk's stored (possibly
-// compressed) bytes or the page. The fetching device decodes them and checks the
-// BLAKE3 hash before handing them to the chunk store: a device that serves
-// anything else is reported with chunks.ErrCorrupt and the fetcher asks
-// another. When the data channel cannot be reached, the chunk travels
+// compressed) bytes or the page. The fetching device checks them once with
+// chunks.Verify (decode, BLAKE3) and hands the chunk store the bytes as they
+// travelled, which it keeps without compressing them again: a device that
+// serves anything else is reported with chunks.ErrCorrupt and the fetcher
+// asks another. When the data channel cannot be reached, the chunk travels
 // in-band as chunk IQs through the XMPP server, much slower: a stock
 // Prosody reads each client at 10 kB/s, and no Latus stanza exceeds
 // 16 KiB (see DESIGN.md).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/uberan/latus/chunks"
@@ -21,13 +20,13 @@ type deviceSource struct {
 
 func (d *deviceSource) Name() string { return d.p.device }
 
-// Fetch returns chunk id's plain bytes, verified against id: a device that
-// serves anything else gets chunks.ErrCorrupt, so the fetcher goes
-// elsewhere.
-func (d *deviceSource) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) {
+// Fetch returns chunk id as it travelled, checked once by chunks.Verify: a
+// device that serves anything else gets an error wrapping
+// chunks.ErrCorrupt and a mark against it, so the fetcher goes elsewhere.
+func (d *deviceSource) Fetch(ctx context.Context, id chunks.ID) (chunks.Verified, error) {
 	s, p := d.s, d.p
 	if p.ctx.Err() != nil {
-		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, ErrOffline)
+		return chunks.Verified{}, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, ErrOffline)
 	}
 	codec, stored, err := s.fetchDirect(ctx, p, id)
 	if errors.Is(err, errNoDirect) {
@@ -37,17 +36,17 @@ func (d *deviceSource) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) 
 		if !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
 			p.failed.Add(1)
 		}
-		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
+		return chunks.Verified{}, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
 	}
-	plain, err := s.plain(id, codec, stored)
+	v, err := chunks.Verify(id, codec, stored)
 	if err != nil {
 		p.failed.Add(1)
 		s.log.Warn("fetch: peer served bad bytes", "peer", p.device, "chunk", id.Short(), "err", err)
-		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
+		return chunks.Verified{}, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p.device, err)
 	}
 	p.served.Add(1)
 	p.recv.add(len(stored))
-	return plain, nil
+	return v, nil
 }
 
 func (s *Swarm) fetchDirect(ctx context.Context, p *peer, id chunks.ID) (chunks.Codec, []byte, error) {
@@ -144,28 +143,4 @@ func (s *Swarm) chunkPiece(ctx context.Context, p *peer, id chunks.ID, off int64
 	}
 	b, err := piece.decode(id, off)
 	return piece, b, err
-}
-
-// plain decodes a chunk's stored form and checks it hashes to id.
-func (s *Swarm) plain(id chunks.ID, codec chunks.Codec, stored []byte) ([]byte, error) {
-	plain := stored
-	switch codec {
-	case chunks.CodecNone:
-	case chunks.CodecZstd:
-		var err error
-		plain, err = s.zstd.DecodeAll(stored, nil)
-		if err != nil {
-			return nil, fmt.Errorf("chunk %s: zstd: %v: %w", id.Short(), err, chunks.ErrCorrupt)
-		}
-	default:
-		return nil, fmt.Errorf("chunk %s: codec %d: %w", id.Short(), codec, chunks.ErrCorrupt)
-	}
-	if chunks.Sum(plain) != id {
-		return nil, fmt.Errorf("chunk %s: bytes do not hash to it: %w", id.Short(), chunks.ErrCorrupt)
-	}
-	return plain, nil
-}
-
-func newZstdDecoder() (*zstd.Decoder, error) {
-	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(2*maxStored))
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/klauspost/compress/zstd"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
@@ -111,7 +110,6 @@ type Swarm struct {
 
 	keeps        chan struct{}                 // one slot per keep request being answered
 	pendingKeeps map[chunks.Nonce]*pendingKeep // keep requests sent, by nonce; guarded by mu
-	zstd         *zstd.Decoder
 	index        *indexCodec
 
 	lastRecv   atomic.Int64 // unix ns of the last stanza the session delivered to the handler
@@ -166,16 +164,11 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	if s.known, err = devices.Open(opts.KnownDevices, self); err != nil {
 		return nil, fmt.Errorf("start peers: %w", err)
 	}
-	if s.zstd, err = newZstdDecoder(); err != nil {
-		return nil, fmt.Errorf("start peers: %w", err)
-	}
 	if s.index, err = newIndexCodec(); err != nil {
-		s.zstd.Close()
 		return nil, fmt.Errorf("start peers: %w", err)
 	}
 
 	if err := s.listenData(); err != nil {
-		s.zstd.Close()
 		s.index.close()
 		return nil, err
 	}
@@ -186,7 +179,6 @@ func Start(ctx context.Context, opts Options) (*Swarm, error) {
 	}
 	if err != nil {
 		s.data.close()
-		s.zstd.Close()
 		s.index.close()
 		return nil, err
 	}
@@ -213,7 +205,6 @@ func (s *Swarm) Close() error {
 	s.cancel()
 	s.data.close()
 	s.wg.Wait()
-	s.zstd.Close()
 	s.index.close()
 	return s.known.Flush()
 }

@@ -123,17 +123,17 @@ type source struct {
 
 func (src source) Name() string { return src.to }
 
-func (src source) Fetch(ctx context.Context, id chunks.ID) ([]byte, error) {
+func (src source) Fetch(ctx context.Context, id chunks.ID) (chunks.Verified, error) {
 	s := src.s
 	s.ops++
 	if !s.connected(src.from, src.to) || s.chance(0.05) {
-		return nil, errDropped
+		return chunks.Verified{}, errDropped
 	}
-	b, err := s.dev(src.to).store.Read(id)
+	c, b, err := s.dev(src.to).store.ReadStored(id)
 	if err != nil {
-		return nil, err
+		return chunks.Verified{}, err
 	}
-	return slices.Clone(b), nil
+	return chunks.Verify(id, c, b)
 }
 
 // pull has to ask from for its index after to's position: the page is
