@@ -19,11 +19,14 @@ import (
 	"github.com/uberan/latus/meta"
 )
 
-// Kernel cache timeouts: long enough to spare lookups in a busy tree,
-// short enough that a missed invalidation heals on its own.
+// Kernel cache timeouts. Every change the kernel does not make itself
+// (a remote merge, an import, a restore) is followed by Invalidate, so
+// entries and attributes stay cached for minutes: a warm `ls -lR` or a
+// stat costs no request. The timeout only bounds how long a missed
+// invalidation would show stale attributes.
 const (
-	entryTimeout = 2 * time.Second
-	attrTimeout  = 2 * time.Second
+	entryTimeout = 5 * time.Minute
+	attrTimeout  = 5 * time.Minute
 )
 
 // Options configure an FS.
@@ -68,6 +71,11 @@ type FS struct {
 	staged map[*fs.Inode]*stagedFile // files open for writing, by inode
 
 	mounted atomic.Bool  // Mount succeeded: the kernel can be notified
+	// gen counts Invalidate calls. An entry reply built from versions
+	// read before Invalidate ran is built again (dir.go), or the kernel
+	// could cache a stale entry after the notification for a whole
+	// entryTimeout.
+	gen atomic.Uint64
 	rescued atomic.Int64 // kept content waiting in <staging>/failed (rescue.go)
 }
 
@@ -223,6 +231,10 @@ func (f *FS) Flush() error {
 // remote merge changed. Call it from the merging goroutine, never from a
 // FUSE handler (see the package documentation).
 func (f *FS) Invalidate(vs []meta.FileVersion) {
+	if len(vs) == 0 {
+		return
+	}
+	f.gen.Add(1)
 	for _, v := range vs {
 		for _, p := range []string{v.Path, v.From} {
 			if p == "" {
