@@ -152,3 +152,39 @@ func TestListingStagedSize(t *testing.T) {
 		}
 	}
 }
+
+// TestTarRequests extracts a tar of small files into the mount and counts
+// the requests: the kernel asks security.capability before a write(2) or
+// a setattr that may have to drop privileges (FUSE clears SB_NOSEC; only
+// CAP_HANDLE_KILLPRIV_V2 would spare the question, and go-fuse's fs API
+// does not pass the write flags it needs); it is answered from memory, and
+// nothing else asks for xattrs.
+func TestTarRequests(t *testing.T) {
+	src := t.TempDir()
+	const n = 40
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%02d", i)), []byte(strings.Repeat("y", i+1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarball := filepath.Join(t.TempDir(), "t.tar")
+	if out, err := exec.Command("tar", "cf", tarball, "-C", src, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar c: %v\n%s", err, out)
+	}
+	m, c := countingMount(t)
+	c.take()
+	if out, err := exec.Command("tar", "xf", tarball, "-C", m.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("tar x: %v\n%s", err, out)
+	}
+	ops := c.take()
+	t.Logf("tar x of %d files: %v", n, ops)
+	if got := ops["GETXATTR"] - ops["GETXATTR security.capability"]; got > 0 {
+		t.Errorf("tar x asked %d xattrs besides security.capability, want none", got)
+	}
+	if got, most := ops["GETXATTR security.capability"], ops["WRITE"]+ops["SETATTR"]; got > most {
+		t.Errorf("tar x asked security.capability %d times, want at most one per WRITE or SETATTR (%d)", got, most)
+	}
+	if ops["LISTXATTR"] > 0 {
+		t.Errorf("tar x listed xattrs %d times, want none", ops["LISTXATTR"])
+	}
+}
