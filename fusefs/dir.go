@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -12,9 +13,13 @@ import (
 )
 
 // dirNode is a directory; the root is one too.
-type dirNode struct{ node }
+type dirNode struct {
+	node
+	used atomic.Int64 // unix nanoseconds of the last lookup or listing in it (kernelcache.go)
+}
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.used.Store(time.Now().UnixNano())
 	p := n.child(name)
 	if errno := nameErrno(p, name); errno != 0 {
 		return nil, errno
@@ -80,6 +85,7 @@ func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // list reads the directory's entries in one meta.List: the versions in
 // the stores, then the local-only entries (ignore.go).
 func (n *dirNode) list() (*dirHandle, syscall.Errno) {
+	n.used.Store(time.Now().UnixNano())
 	p := n.path()
 	gen := n.fsys.gen.Load()
 	vs, err := n.fsys.meta.List(p)

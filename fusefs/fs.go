@@ -43,6 +43,10 @@ type Options struct {
 	// either unset: nothing is ignored.
 	Ignored  func(p string, isDir bool) bool
 	LocalDir string // <state>/local
+	// CacheHeap is the live Go heap above which the coldest folders are
+	// dropped from the kernel's cache, freeing their nodes
+	// (kernelcache.go); 0: 160 MiB.
+	CacheHeap int64
 }
 
 // MountOptions configure the kernel mount.
@@ -54,28 +58,29 @@ type MountOptions struct {
 
 // FS is the Latus filesystem.
 type FS struct {
-	meta     *meta.DB
-	store    *chunks.Store
-	fetcher  *chunks.Fetcher
-	staging  string
-	onCommit func([]meta.FileVersion)
-	copies   func(meta.FileVersion) int
-	pin      func(meta.FileVersion, bool) error
-	log      *slog.Logger
-	root     *dirNode
-	uid, gid uint32
-	local    *fs.LoopbackRoot // nil: nothing is ignored (ignore.go)
-	ignored  func(string, bool) bool
+	meta      *meta.DB
+	store     *chunks.Store
+	fetcher   *chunks.Fetcher
+	staging   string
+	onCommit  func([]meta.FileVersion)
+	copies    func(meta.FileVersion) int
+	pin       func(meta.FileVersion, bool) error
+	log       *slog.Logger
+	root      *dirNode
+	uid, gid  uint32
+	local     *fs.LoopbackRoot // nil: nothing is ignored (ignore.go)
+	ignored   func(string, bool) bool
+	cacheHeap int64 // kernelcache.go
 
 	mu     sync.Mutex                // guards staged
 	staged map[*fs.Inode]*stagedFile // files open for writing, by inode
 
-	mounted atomic.Bool  // Mount succeeded: the kernel can be notified
+	mounted atomic.Bool // Mount succeeded: the kernel can be notified
 	// gen counts Invalidate calls. An entry reply built from versions
 	// read before Invalidate ran is built again (dir.go), or the kernel
 	// could cache a stale entry after the notification for a whole
 	// entryTimeout.
-	gen atomic.Uint64
+	gen     atomic.Uint64
 	rescued atomic.Int64 // kept content waiting in <staging>/failed (rescue.go)
 }
 
@@ -96,19 +101,23 @@ func New(opts Options) (*FS, error) {
 		return nil, fmt.Errorf("fusefs: clean staging dir: %w", err)
 	}
 	f := &FS{
-		meta:     opts.Meta,
-		store:    opts.Store,
-		fetcher:  opts.Fetcher,
-		staging:  opts.StagingDir,
-		onCommit: opts.OnCommit,
-		copies:   opts.Copies,
-		pin:      opts.Pin,
-		log:      opts.Logger,
-		uid:      uint32(os.Getuid()),
-		gid:      uint32(os.Getgid()),
-		staged:   make(map[*fs.Inode]*stagedFile),
+		meta:      opts.Meta,
+		store:     opts.Store,
+		fetcher:   opts.Fetcher,
+		staging:   opts.StagingDir,
+		onCommit:  opts.OnCommit,
+		copies:    opts.Copies,
+		pin:       opts.Pin,
+		log:       opts.Logger,
+		uid:       uint32(os.Getuid()),
+		gid:       uint32(os.Getgid()),
+		staged:    make(map[*fs.Inode]*stagedFile),
+		cacheHeap: opts.CacheHeap,
 	}
-	f.root = &dirNode{node{fsys: f}}
+	if f.cacheHeap <= 0 {
+		f.cacheHeap = defaultCacheHeap
+	}
+	f.root = &dirNode{node: node{fsys: f}}
 	f.rescued.Store(int64(len(f.listRescued())))
 	if _, err := f.retryRescued(); err != nil {
 		f.log.Error("content kept from failed commits is still not committed; it stays in "+filepath.Join(opts.StagingDir, failedDir), "err", err)
@@ -184,6 +193,12 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 	}
 	f.mounted.Store(true)
 	raiseReadAhead(dir, f.log)
+	done := make(chan struct{})
+	go func() {
+		srv.Wait()
+		close(done)
+	}()
+	go f.trimLoop(done) // ends with the server
 	return srv, nil
 }
 
