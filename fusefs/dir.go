@@ -113,14 +113,6 @@ type dirHandle struct {
 	gen     uint64             // FS.gen when vs was read
 }
 
-var (
-	_ = (fs.FileReaddirenter)((*dirHandle)(nil))
-	_ = (fs.FileLookuper)((*dirHandle)(nil))
-	_ = (fs.FileSeekdirer)((*dirHandle)(nil))
-	_ = (fs.FileReleasedirer)((*dirHandle)(nil))
-	_ = (fs.DirStream)((*dirHandle)(nil))
-)
-
 func (h *dirHandle) HasNext() bool { return h.next < len(h.entries) }
 
 func (h *dirHandle) Next() (fuse.DirEntry, syscall.Errno) {
