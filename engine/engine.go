@@ -77,6 +77,9 @@ type Engine struct {
 	stats struct {
 		replicated, released, refused, badProofs atomic.Int64
 	}
+
+	changes atomic.Uint64 // bumped by what may change a file's copies (residency.go)
+	unrepl  unreplicated  // Unreplicated's last count
 }
 
 type netBox struct{ Network }
@@ -174,6 +177,7 @@ func (e *Engine) Committed(vs []meta.FileVersion) {
 
 // Merged is the hook for versions merged from another device.
 func (e *Engine) Merged(res meta.MergeResult) {
+	e.changed()
 	if e.pins.touches(res.Applied) {
 		e.kickPins()
 	}
@@ -211,6 +215,7 @@ func (e *Engine) DeviceOnline(device string) {
 }
 
 func (e *Engine) kick() {
+	e.changed()
 	select {
 	case e.kickCh <- struct{}{}:
 	default:
@@ -274,22 +279,4 @@ func (e *Engine) Copies(v meta.FileVersion) int {
 		return e.replicas // no chunks: every device has it with the version
 	}
 	return best
-}
-
-// Unreplicated counts the live files that fewer devices are known to keep
-// than they should: Replicas, or every device online now when there are
-// fewer. A local-only device counts none.
-func (e *Engine) Unreplicated() (int, error) {
-	net := e.network()
-	if net == nil {
-		return 0, nil
-	}
-	want := min(e.replicas, 1+len(e.online(net)))
-	n := 0
-	err := e.walk("", func(v meta.FileVersion) {
-		if e.Copies(v) < want {
-			n++
-		}
-	})
-	return n, err
 }

@@ -24,6 +24,7 @@ func (e *Engine) HandOff(need int64) {
 	}
 	e.handOff.Lock()
 	defer e.handOff.Unlock()
+	defer e.changed()
 	online := e.online(net)
 	if len(online) == 0 {
 		return
@@ -115,6 +116,7 @@ func (e *Engine) Verify(ids []chunks.ID) []chunks.ID {
 	if net == nil {
 		return nil
 	}
+	defer e.changed()
 	online := e.online(net)
 	ctx, cancel := context.WithTimeout(e.ctx, relieveTimeout)
 	defer cancel()

@@ -280,6 +280,7 @@ func (e *Engine) reconcilePins() error {
 }
 
 func (e *Engine) reconcilePinsLocked() (map[chunks.ID]bool, error) {
+	defer e.changed()
 	need := map[chunks.ID]bool{}
 	for _, p := range e.pins.list() {
 		err := e.walk(p, func(v meta.FileVersion) {

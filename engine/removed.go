@@ -16,6 +16,7 @@ func (e *Engine) SetRemoved(devices []string) {
 	for _, d := range devices {
 		e.removed[d] = true
 	}
+	e.changed()
 }
 
 func (e *Engine) isRemoved(device string) bool {

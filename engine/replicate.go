@@ -76,6 +76,7 @@ func (e *Engine) ReplicateOnce(ctx context.Context) (more bool) { return e.repli
 // online devices that do not keep it yet, until it has its copies or no
 // device takes it. It reports whether work was left undone.
 func (e *Engine) replicate(ctx context.Context) (more bool) {
+	defer e.changed()
 	net := e.network()
 	if net == nil {
 		return false
@@ -306,6 +307,7 @@ func (e *Engine) keepChunks(ids []chunks.ID) {
 	if len(ids) == 0 {
 		return
 	}
+	defer e.changed()
 	if err := e.fetcher.FetchAll(e.ctx, ids, nil); err != nil && e.ctx.Err() == nil {
 		e.log.Warn("keep all: fetching", "chunks", len(ids), "err", err)
 	}

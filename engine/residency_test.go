@@ -36,3 +36,29 @@ func TestResidency(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreplicated counts files fewer devices keep than wanted: each
+// write shows in the next count at once (the count is kept between calls
+// but not across a change), and the count falls to zero once the other
+// device proves it keeps them.
+func TestUnreplicated(t *testing.T) {
+	c := NewTestCluster(t, 0, 2, "a", "b")
+	a := c.Devs["a"]
+	c.SetLiar("b", true) // answers keep requests with bad proofs: nothing replicates
+	for i, name := range []string{"f1", "f2", "f3"} {
+		if err := a.Write(name, chunks.RandomBytes(uint64(10+i), 1000)); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second call is answered from the kept count
+			if n, err := a.Engine.Unreplicated(); err != nil || n != i+1 {
+				t.Fatalf("after writing %s: Unreplicated = %d, %v; want %d", name, n, err, i+1)
+			}
+		}
+	}
+	c.SetLiar("b", false)
+	c.SetUp("b", true) // a proves b's holdings again and replicates
+	eventually(t, "every file has its two copies", func() bool {
+		n, err := a.Engine.Unreplicated()
+		return err == nil && n == 0
+	})
+}

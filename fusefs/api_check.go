@@ -39,4 +39,11 @@ var (
 	_ = (fs.FileReleaser)((*handle)(nil))
 	_ = (fs.FileAllocater)((*handle)(nil))
 	_ = (fs.FileLseeker)((*handle)(nil))
+
+	// A directory handle serves READDIRPLUS's lookups from its listing.
+	_ = (fs.FileReaddirenter)((*dirHandle)(nil))
+	_ = (fs.FileLookuper)((*dirHandle)(nil))
+	_ = (fs.FileSeekdirer)((*dirHandle)(nil))
+	_ = (fs.FileReleasedirer)((*dirHandle)(nil))
+	_ = (fs.DirStream)((*dirHandle)(nil))
 )

@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -12,20 +13,38 @@ import (
 )
 
 // dirNode is a directory; the root is one too.
-type dirNode struct{ node }
+type dirNode struct {
+	node
+	used atomic.Int64 // unix nanoseconds of the last lookup or listing in it (kernelcache.go)
+}
 
 func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.used.Store(time.Now().UnixNano())
 	p := n.child(name)
 	if errno := nameErrno(p, name); errno != 0 {
 		return nil, errno
 	}
-	v, err := n.fsys.meta.Lookup(p)
-	if errors.Is(err, meta.ErrNotFound) {
-		return n.lookupLocal(ctx, name, out) // ignore.go
+	for try := 0; ; try++ {
+		gen := n.fsys.gen.Load()
+		v, err := n.fsys.meta.Lookup(p)
+		if errors.Is(err, meta.ErrNotFound) {
+			return n.lookupLocal(ctx, name, out) // ignore.go
+		}
+		if err != nil {
+			return nil, n.errno(p, err)
+		}
+		ch := n.entry(ctx, name, v, out)
+		if n.fsys.gen.Load() == gen || try == 2 {
+			return ch, 0
+		}
+		// A merge landed while v was read: read again, or the reply
+		// could cache what the merge's notification just dropped.
 	}
-	if err != nil {
-		return nil, n.errno(p, err)
-	}
+}
+
+// entry answers a lookup of name, whose version is v: the child's inode
+// (the one the kernel knows if its kind is unchanged) and attributes.
+func (n *dirNode) entry(ctx context.Context, name string, v meta.FileVersion, out *fuse.EntryOut) *fs.Inode {
 	ch := n.GetChild(name)
 	if ch == nil || ch.StableAttr().Mode != kindBits(v.Kind) {
 		ch = n.newChild(ctx, v)
@@ -34,27 +53,41 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if st := n.fsys.stagedOf(ch); st != nil {
 		if size, err := st.size(); err == nil {
 			out.Size = uint64(size)
+			out.Blocks = (out.Size + 511) / 512
 		}
 	}
 	out.SetEntryTimeout(entryTimeout)
 	out.SetAttrTimeout(attrTimeout)
-	return ch, 0
+	return ch
 }
 
 // OpendirHandle lists the directory when it is opened. The listing is not
 // cached by the kernel (no FOPEN_CACHE_DIR): with it, a listing cached
 // before a remote merge was seen to survive NotifyContent on the directory
-// (TestRandomThreeDevices), and a listing from bbolt is cheap.
+// (TestRandomThreeDevices), and a listing from bbolt is cheap. The handle
+// answers READDIRPLUS's lookups from the same listing (dirHandle.Lookup).
 func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	ds, errno := n.Readdir(ctx)
+	h, errno := n.list()
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return ds, 0, 0
+	return h, 0, 0
 }
 
 func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	h, errno := n.list()
+	if errno != 0 {
+		return nil, errno
+	}
+	return h, 0
+}
+
+// list reads the directory's entries in one meta.List: the versions in
+// the stores, then the local-only entries (ignore.go).
+func (n *dirNode) list() (*dirHandle, syscall.Errno) {
+	n.used.Store(time.Now().UnixNano())
 	p := n.path()
+	gen := n.fsys.gen.Load()
 	vs, err := n.fsys.meta.List(p)
 	if err != nil {
 		return nil, n.errno(p, err)
@@ -64,8 +97,62 @@ func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		entries = append(entries, fuse.DirEntry{Name: baseName(v.Path), Mode: kindBits(v.Kind)})
 	}
 	entries = n.localEntries(entries) // ignore.go
-	return fs.NewListDirStream(entries), 0
+	return &dirHandle{dir: n, entries: entries, vs: vs, gen: gen}, 0
 }
+
+// dirHandle is an open directory: its listing, read once at open.
+// READDIRPLUS asks for each entry's attributes right after reading it
+// (go-fuse calls Lookup on the handle with the name Readdirent last
+// returned), and they come from the listing's versions, so `ls -l` of a
+// directory costs one meta read however many entries it has.
+type dirHandle struct {
+	dir     *dirNode
+	entries []fuse.DirEntry
+	vs      []meta.FileVersion // versions of entries[:len(vs)]; later entries are local-only
+	next    int                // index of the entry Readdirent returns next
+	gen     uint64             // FS.gen when vs was read
+}
+
+func (h *dirHandle) HasNext() bool { return h.next < len(h.entries) }
+
+func (h *dirHandle) Next() (fuse.DirEntry, syscall.Errno) {
+	e := h.entries[h.next]
+	h.next++
+	e.Off = uint64(h.next)
+	return e, 0
+}
+
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if !h.HasNext() {
+		return nil, 0
+	}
+	e, errno := h.Next()
+	return &e, errno
+}
+
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if off > uint64(len(h.entries)) {
+		return syscall.EINVAL
+	}
+	h.next = int(off)
+	return 0
+}
+
+// Lookup answers READDIRPLUS for the entry Readdirent returned last from
+// its version. Any other name (a replayed, interrupted read; a local-only
+// entry), or any name once a merge has landed since the listing was read,
+// is looked up as usual.
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	i := h.next - 1
+	if i >= 0 && i < len(h.vs) && h.entries[i].Name == name && h.dir.fsys.gen.Load() == h.gen {
+		return h.dir.entry(ctx, name, h.vs[i], out), 0
+	}
+	return h.dir.Lookup(ctx, name, out)
+}
+
+func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {}
+
+func (h *dirHandle) Close() {}
 
 func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	p := n.child(name)

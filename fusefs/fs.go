@@ -19,11 +19,14 @@ import (
 	"github.com/uberan/latus/meta"
 )
 
-// Kernel cache timeouts: long enough to spare lookups in a busy tree,
-// short enough that a missed invalidation heals on its own.
+// Kernel cache timeouts. Every change the kernel does not make itself
+// (a remote merge, an import, a restore) is followed by Invalidate, so
+// entries and attributes stay cached for minutes: a warm `ls -lR` or a
+// stat costs no request. The timeout only bounds how long a missed
+// invalidation would show stale attributes.
 const (
-	entryTimeout = 2 * time.Second
-	attrTimeout  = 2 * time.Second
+	entryTimeout = 5 * time.Minute
+	attrTimeout  = 5 * time.Minute
 )
 
 // Options configure an FS.
@@ -40,6 +43,10 @@ type Options struct {
 	// either unset: nothing is ignored.
 	Ignored  func(p string, isDir bool) bool
 	LocalDir string // <state>/local
+	// CacheHeap is the live Go heap above which the coldest folders are
+	// dropped from the kernel's cache, freeing their nodes
+	// (kernelcache.go); 0: 160 MiB.
+	CacheHeap int64
 }
 
 // MountOptions configure the kernel mount.
@@ -51,23 +58,29 @@ type MountOptions struct {
 
 // FS is the Latus filesystem.
 type FS struct {
-	meta     *meta.DB
-	store    *chunks.Store
-	fetcher  *chunks.Fetcher
-	staging  string
-	onCommit func([]meta.FileVersion)
-	copies   func(meta.FileVersion) int
-	pin      func(meta.FileVersion, bool) error
-	log      *slog.Logger
-	root     *dirNode
-	uid, gid uint32
-	local    *fs.LoopbackRoot // nil: nothing is ignored (ignore.go)
-	ignored  func(string, bool) bool
+	meta      *meta.DB
+	store     *chunks.Store
+	fetcher   *chunks.Fetcher
+	staging   string
+	onCommit  func([]meta.FileVersion)
+	copies    func(meta.FileVersion) int
+	pin       func(meta.FileVersion, bool) error
+	log       *slog.Logger
+	root      *dirNode
+	uid, gid  uint32
+	local     *fs.LoopbackRoot // nil: nothing is ignored (ignore.go)
+	ignored   func(string, bool) bool
+	cacheHeap int64 // kernelcache.go
 
 	mu     sync.Mutex                // guards staged
 	staged map[*fs.Inode]*stagedFile // files open for writing, by inode
 
-	mounted atomic.Bool  // Mount succeeded: the kernel can be notified
+	mounted atomic.Bool // Mount succeeded: the kernel can be notified
+	// gen counts Invalidate calls. An entry reply built from versions
+	// read before Invalidate ran is built again (dir.go), or the kernel
+	// could cache a stale entry after the notification for a whole
+	// entryTimeout.
+	gen     atomic.Uint64
 	rescued atomic.Int64 // kept content waiting in <staging>/failed (rescue.go)
 }
 
@@ -88,19 +101,23 @@ func New(opts Options) (*FS, error) {
 		return nil, fmt.Errorf("fusefs: clean staging dir: %w", err)
 	}
 	f := &FS{
-		meta:     opts.Meta,
-		store:    opts.Store,
-		fetcher:  opts.Fetcher,
-		staging:  opts.StagingDir,
-		onCommit: opts.OnCommit,
-		copies:   opts.Copies,
-		pin:      opts.Pin,
-		log:      opts.Logger,
-		uid:      uint32(os.Getuid()),
-		gid:      uint32(os.Getgid()),
-		staged:   make(map[*fs.Inode]*stagedFile),
+		meta:      opts.Meta,
+		store:     opts.Store,
+		fetcher:   opts.Fetcher,
+		staging:   opts.StagingDir,
+		onCommit:  opts.OnCommit,
+		copies:    opts.Copies,
+		pin:       opts.Pin,
+		log:       opts.Logger,
+		uid:       uint32(os.Getuid()),
+		gid:       uint32(os.Getgid()),
+		staged:    make(map[*fs.Inode]*stagedFile),
+		cacheHeap: opts.CacheHeap,
 	}
-	f.root = &dirNode{node{fsys: f}}
+	if f.cacheHeap <= 0 {
+		f.cacheHeap = defaultCacheHeap
+	}
+	f.root = &dirNode{node: node{fsys: f}}
 	f.rescued.Store(int64(len(f.listRescued())))
 	if _, err := f.retryRescued(); err != nil {
 		f.log.Error("content kept from failed commits is still not committed; it stays in "+filepath.Join(opts.StagingDir, failedDir), "err", err)
@@ -176,6 +193,12 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 	}
 	f.mounted.Store(true)
 	raiseReadAhead(dir, f.log)
+	done := make(chan struct{})
+	go func() {
+		srv.Wait()
+		close(done)
+	}()
+	go f.trimLoop(done) // ends with the server
 	return srv, nil
 }
 
@@ -223,6 +246,10 @@ func (f *FS) Flush() error {
 // remote merge changed. Call it from the merging goroutine, never from a
 // FUSE handler (see the package documentation).
 func (f *FS) Invalidate(vs []meta.FileVersion) {
+	if len(vs) == 0 {
+		return
+	}
+	f.gen.Add(1)
 	for _, v := range vs {
 		for _, p := range []string{v.Path, v.From} {
 			if p == "" {

@@ -2,7 +2,10 @@ package fusefs
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"testing"
 	"time"
@@ -75,5 +78,159 @@ func TestInvalidateDropsDeletedEntry(t *testing.T) {
 	m.FS.Invalidate(vs)
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
 		t.Fatalf("stat after remote delete and Invalidate: err = %v, want not exist", err)
+	}
+}
+
+// TestEveryRemoteChangeShows applies each kind of remote change to a
+// mount whose kernel has every entry, attribute and page cached (for
+// minutes: entryTimeout), through a merge and Invalidate as the daemon
+// does, and checks right after each that the mount shows what meta holds:
+// a modify, a chmod, a new child in a listed folder, a file rename, a
+// folder rename, a delete and a conflict copy.
+func TestEveryRemoteChangeShows(t *testing.T) {
+	m := TestMount(t)
+	other := meta.TestDB(t, "other")
+	// write commits data at p on the other device; its chunks go straight
+	// into the mount's store, as if fetched.
+	write := func(p, data string, mode uint32) {
+		t.Helper()
+		refs, hash, size, err := m.Store.PutStream(bytes.NewReader([]byte(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind := meta.Modified
+		if _, err := other.Lookup(p); errors.Is(err, meta.ErrNotFound) {
+			kind = meta.Created
+		}
+		meta.TestCommit(t, other, meta.Change{Kind: kind, Path: p, File: meta.FileVersion{
+			Kind: meta.KindFile, Mode: mode, Size: size, MTime: time.Now(), Chunks: refs, Hash: hash}})
+	}
+	merge := func() {
+		t.Helper()
+		for _, res := range meta.TestSync(t, m.Meta, other, 0) {
+			m.FS.Invalidate(res.Applied)
+		}
+	}
+	steps := []struct {
+		name   string
+		change func()
+		want   map[string]string // path → content ("/" a folder), checked besides agreement with meta
+		gone   []string
+	}{
+		{"create", func() {
+			meta.TestMkdir(t, other, "d", time.Now())
+			write("d/a", "alpha", 0o644)
+			write("top", "top", 0o644)
+		}, map[string]string{"d": "/", "d/a": "alpha", "top": "top"}, nil},
+		{"modify", func() { write("d/a", "alpha, longer now", 0o644) }, map[string]string{"d/a": "alpha, longer now"}, nil},
+		{"chmod", func() { write("top", "top", 0o600) }, map[string]string{"top": "top"}, nil},
+		{"new child", func() { write("d/b", "bee", 0o644) }, map[string]string{"d/b": "bee"}, nil},
+		{"rename file", func() {
+			meta.TestCommit(t, other, meta.Change{Kind: meta.Renamed, From: "d/a", Path: "d/a2"})
+		}, map[string]string{"d/a2": "alpha, longer now"}, []string{"d/a"}},
+		{"rename folder", func() {
+			meta.TestCommit(t, other, meta.Change{Kind: meta.Renamed, From: "d", Path: "e"})
+		}, map[string]string{"e": "/", "e/a2": "alpha, longer now", "e/b": "bee"}, []string{"d", "d/a2", "d/b"}},
+		{"delete", func() { meta.TestCommit(t, other, meta.Change{Kind: meta.Deleted, Path: "top"}) }, nil, []string{"top"}},
+		{"conflict", func() {
+			mustWrite(t, filepath.Join(m.Dir, "e", "b"), []byte("local edit")) // concurrent with the next
+			write("e/b", "remote edit", 0o644)
+		}, nil, nil},
+	}
+	for _, st := range steps {
+		warm(t, m.Dir)
+		st.change()
+		merge()
+		for p, want := range st.want {
+			fi, err := os.Lstat(filepath.Join(m.Dir, p))
+			if err != nil {
+				t.Fatalf("%s: %s: %v", st.name, p, err)
+			}
+			if want == "/" {
+				if !fi.IsDir() {
+					t.Fatalf("%s: %s is not a folder", st.name, p)
+				}
+				continue
+			}
+			if got := mustRead(t, filepath.Join(m.Dir, p)); string(got) != want {
+				t.Fatalf("%s: %s reads %q, want %q", st.name, p, got, want)
+			}
+		}
+		for _, p := range st.gone {
+			if _, err := os.Lstat(filepath.Join(m.Dir, p)); !os.IsNotExist(err) {
+				t.Fatalf("%s: %s still shows (err %v)", st.name, p, err)
+			}
+		}
+		agree(t, st.name, m, "")
+	}
+	ents, err := os.ReadDir(filepath.Join(m.Dir, "e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := 0
+	for _, e := range ents {
+		if meta.IsConflictCopy(e.Name()) {
+			copies++
+		}
+	}
+	if copies != 1 {
+		t.Fatalf("after concurrent edits e holds %v, want one conflict copy", ents)
+	}
+}
+
+// warm reads everything under dir, so the kernel caches entries,
+// attributes and pages.
+func warm(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(p); err != nil {
+			return err
+		}
+		if e.Type().IsRegular() {
+			_, err = os.ReadFile(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// agree checks that the mount shows dir as meta holds it: the same names,
+// and for each the same kind, mode, size and content, recursively.
+func agree(t *testing.T, step string, m *Mounted, dir string) {
+	t.Helper()
+	vs, err := m.Meta.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(filepath.Join(m.Dir, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != len(vs) {
+		t.Fatalf("%s: %q lists %d entries, meta %d", step, dir, len(ents), len(vs))
+	}
+	for i, v := range vs {
+		if ents[i].Name() != path.Base(v.Path) {
+			t.Fatalf("%s: %q lists %q where meta has %q", step, dir, ents[i].Name(), v.Path)
+		}
+		fi, err := os.Lstat(filepath.Join(m.Dir, v.Path))
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if uint32(fi.Mode().Perm()) != v.Mode&0o777 || fi.IsDir() != (v.Kind == meta.KindDir) {
+			t.Fatalf("%s: %s shows mode %v, meta %o kind %v", step, v.Path, fi.Mode(), v.Mode, v.Kind)
+		}
+		if v.Kind == meta.KindDir {
+			agree(t, step, m, v.Path)
+			continue
+		}
+		if fi.Size() != v.Size {
+			t.Fatalf("%s: %s shows size %d, meta %d", step, v.Path, fi.Size(), v.Size)
+		}
 	}
 }

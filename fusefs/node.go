@@ -54,7 +54,7 @@ func (n *node) newChild(ctx context.Context, v meta.FileVersion) *fs.Inode {
 	var emb fs.InodeEmbedder
 	switch v.Kind {
 	case meta.KindDir:
-		emb = &dirNode{node{fsys: n.fsys}}
+		emb = &dirNode{node: node{fsys: n.fsys}}
 	case meta.KindSymlink:
 		emb = &symlinkNode{node{fsys: n.fsys}}
 	default:

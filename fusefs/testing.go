@@ -40,6 +40,12 @@ func TestMount(t testing.TB, storeOpts ...func(*chunks.Options)) *Mounted {
 // (nil: none).
 func testMountWith(t testing.TB, fsOpt func(*Options), storeOpts ...func(*chunks.Options)) *Mounted {
 	t.Helper()
+	return testMountOpts(t, fsOpt, MountOptions{}, storeOpts...)
+}
+
+// testMountOpts is testMountWith mounting with mo.
+func testMountOpts(t testing.TB, fsOpt func(*Options), mo MountOptions, storeOpts ...func(*chunks.Options)) *Mounted {
+	t.Helper()
 	db := meta.TestDB(t, "testdev")
 	store := chunks.TestStore(t, storeOpts...)
 	fetcher := chunks.TestFetcher(t, store)
@@ -60,7 +66,7 @@ func testMountWith(t testing.TB, fsOpt func(*Options), storeOpts ...func(*chunks
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	srv, err := fsys.Mount(dir, MountOptions{})
+	srv, err := fsys.Mount(dir, mo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/uberan/latus/chunks"
@@ -45,7 +46,7 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		}
 		val = strconv.Itoa(n.fsys.copies(v))
 	default:
-		return 0, syscall.ENODATA
+		return 0, otherXattr(attr)
 	}
 	if len(dest) == 0 {
 		return uint32(len(val)), 0
@@ -54,6 +55,19 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		return uint32(len(val)), syscall.ERANGE
 	}
 	return uint32(copy(dest, val)), 0
+}
+
+// otherXattr answers a get of any attribute but Latus's own, from memory:
+// the kernel asks security.capability before every write(2) and ls -l
+// asks security.selinux of every file. Outside the user namespace the
+// answer is ENOTSUP (Latus keeps no such attributes; Setxattr refuses
+// them), which ls remembers for the whole mount instead of asking again
+// per file; in it, ENODATA.
+func otherXattr(attr string) syscall.Errno {
+	if strings.HasPrefix(attr, "user.") {
+		return syscall.ENODATA
+	}
+	return syscall.ENOTSUP
 }
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {

@@ -141,6 +141,55 @@ func listNames(t *testing.T, dir string) []string {
 	return names
 }
 
+// TestRemoteChangesShowOnWarmMount: B has every entry, attribute and page
+// cached (the kernel keeps them for minutes) when A modifies, chmods,
+// adds to a folder, renames and deletes; each shows on B within seconds,
+// as only B's invalidation of its kernel caches can make it.
+func TestRemoteChangesShowOnWarmMount(t *testing.T) {
+	acct := newAccount(t)
+	a, b := acct.device(t), acct.device(t)
+	sh(t, a.mnt, "mkdir d && echo alpha > d/a && echo top > top")
+	const within = 20 * time.Second
+	eventually(t, within, "B sees A's files", func() bool {
+		_, err1 := os.Stat(b.path("d/a"))
+		_, err2 := os.Stat(b.path("top"))
+		return err1 == nil && err2 == nil
+	})
+	warm := func() { sh(t, b.mnt, "ls -lR > /dev/null && cat d/* > /dev/null 2>&1 || true; stat top d/* > /dev/null 2>&1 || true") }
+	steps := []struct {
+		name, script string
+		shows        func() bool
+	}{
+		{"modify", "echo 'alpha, longer now' > d/a", func() bool {
+			fi, err := os.Stat(b.path("d/a"))
+			return err == nil && fi.Size() == int64(len("alpha, longer now\n")) && readFile(t, b.path("d/a")) == "alpha, longer now\n"
+		}},
+		{"chmod", "chmod 600 top", func() bool {
+			fi, err := os.Stat(b.path("top"))
+			return err == nil && fi.Mode().Perm() == 0o600
+		}},
+		{"new child", "echo bee > d/b", func() bool {
+			names := listNames(t, b.path("d"))
+			_, err := os.Stat(b.path("d/b"))
+			return err == nil && strings.Join(names, ",") == "a,b"
+		}},
+		{"rename", "mv d/a d/a2", func() bool {
+			_, errOld := os.Stat(b.path("d/a"))
+			fi, err := os.Stat(b.path("d/a2"))
+			return errors.Is(errOld, os.ErrNotExist) && err == nil && fi.Size() == int64(len("alpha, longer now\n"))
+		}},
+		{"delete", "rm top", func() bool {
+			_, err := os.Stat(b.path("top"))
+			return errors.Is(err, os.ErrNotExist)
+		}},
+	}
+	for _, st := range steps {
+		warm()
+		sh(t, a.mnt, st.script)
+		eventually(t, within, st.name+" on A shows on B", st.shows)
+	}
+}
+
 func TestConflictingEditsWhileDisconnected(t *testing.T) {
 	acct := newAccount(t)
 	a, b := acct.device(t), acct.device(t)

@@ -186,6 +186,59 @@ func (db *DB) List(dir string) ([]FileVersion, error) {
 	return out, nil
 }
 
+// filesPage is how many current versions (tombstones included) LiveFiles
+// reads per transaction.
+const filesPage = 1000
+
+// LiveFiles calls fn for every live regular file, in path order. It reads
+// pages of filesPage versions, one read transaction each, so a walk of a
+// big tree never holds one transaction long (a writer that grows the file
+// waits for every open one); fn runs outside any transaction. A change
+// committed during the walk may or may not be seen. An error from fn stops
+// the walk and is returned.
+func (db *DB) LiveFiles(fn func(FileVersion) error) error {
+	var after []byte
+	for {
+		var page []FileVersion
+		err := db.view(func(t *txn) error {
+			c := t.files.Cursor()
+			k, val := c.First()
+			if after != nil {
+				k, val = c.Seek(after)
+				if k != nil && bytes.Equal(k, after) {
+					k, val = c.Next()
+				}
+			}
+			for n := 0; k != nil && n < filesPage; k, val = c.Next() {
+				n++
+				v, err := decodeVersion(val)
+				if err != nil {
+					return fmt.Errorf("current version of %q: %w", k, err)
+				}
+				if v.Live() && v.Kind == KindFile {
+					page = append(page, v)
+				}
+				after = append(after[:0], k...)
+			}
+			if k == nil {
+				after = nil
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("live files: %w", err)
+		}
+		for _, v := range page {
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		if after == nil {
+			return nil
+		}
+	}
+}
+
 // History returns every version of path recorded here, oldest first;
 // ErrNotFound if there is none.
 func (db *DB) History(p string) ([]FileVersion, error) {

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -376,5 +377,41 @@ func TestRefs(t *testing.T) {
 	stop := errors.New("stop")
 	if err := db.Refs(func(chunks.ID) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Refs error = %v", err)
+	}
+}
+
+// TestLiveFiles walks more than a page of current versions, tombstones,
+// folders and a symlink among them: every live regular file once, in
+// path order.
+func TestLiveFiles(t *testing.T) {
+	db := TestDB(t, "dev1")
+	TestMkdir(t, db, "d", t0)
+	var want []string
+	var changes []Change
+	for i := range filesPage + 500 {
+		p := fmt.Sprintf("d/f%05d", i)
+		changes = append(changes, Change{Kind: Created, Path: p, File: FileContent([]byte("x"), t0)})
+		if i%7 != 0 {
+			want = append(want, p)
+		}
+	}
+	changes = append(changes, Change{Kind: Created, Path: "link", File: SymlinkContent("d", t0)})
+	TestCommit(t, db, changes...)
+	var dels []Change
+	for i := 0; i < filesPage+500; i += 7 {
+		dels = append(dels, Change{Kind: Deleted, Path: fmt.Sprintf("d/f%05d", i)})
+	}
+	TestCommit(t, db, dels...)
+	var got []string
+	if err := db.LiveFiles(func(v FileVersion) error { got = append(got, v.Path); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("LiveFiles gave %d paths (first %q), want %d", len(got), got[:min(3, len(got))], len(want))
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := db.LiveFiles(func(FileVersion) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("LiveFiles after fn's error: err %v after %d calls, want stop after 1", err, n)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/internal/simbug"
 )
@@ -93,18 +95,15 @@ func (db *DB) Prune(pol Policy, now time.Time, dryRun bool) (PruneResult, error)
 	if err := pol.Validate(); err != nil {
 		return PruneResult{}, err
 	}
-	res, err := db.prune(dryRun, func(t *txn, paths []pathHistory) ([][]byte, error) {
-		var drop [][]byte
-		for _, ph := range paths {
-			keep := pol.keeps(ph.versions, ph.protected, ph.cur, now)
-			for i, k := range keep {
-				if !k {
-					drop = append(drop, ph.keys[i])
-				}
+	var drop [][]byte
+	res, err := db.prune(dryRun, func(ph *pathHistory) {
+		keep := pol.keeps(ph.versions, ph.protected, ph.cur, now)
+		for i, k := range keep {
+			if !k {
+				drop = append(drop, ph.keys[i])
 			}
 		}
-		return drop, nil
-	})
+	}, func() [][]byte { return drop })
 	if err == nil && !dryRun {
 		err = db.update(func(t *txn) error { return t.dropDeadIndex() })
 	}
@@ -123,30 +122,29 @@ func (db *DB) Prune(pol Policy, now time.Time, dryRun bool) (PruneResult, error)
 // is left to prune. stored runs inside a transaction: it must not use the
 // history store.
 func (db *DB) PruneOldest(need int64, stored func(chunks.ID) bool) (PruneResult, error) {
-	res, err := db.prune(false, func(t *txn, paths []pathHistory) ([][]byte, error) {
-		type cand struct {
-			key   []byte
-			mtime time.Time
-			id    uint64
-			size  int64
-		}
-		var cs []cand
-		for _, ph := range paths {
-			for i, v := range ph.versions {
-				if ph.protected[i] {
-					continue
-				}
-				var here int64
-				for _, r := range v.Chunks {
-					if stored == nil || stored(r.ID) {
-						here += r.Size
-					}
-				}
-				if here > 0 {
-					cs = append(cs, cand{ph.keys[i], v.MTime, ph.ids[i], here})
+	type cand struct {
+		key   []byte
+		mtime time.Time
+		id    uint64
+		size  int64
+	}
+	var cs []cand // every version not current with content here: small records, not versions
+	res, err := db.prune(false, func(ph *pathHistory) {
+		for i, v := range ph.versions {
+			if ph.protected[i] {
+				continue
+			}
+			var here int64
+			for _, r := range v.Chunks {
+				if stored == nil || stored(r.ID) {
+					here += r.Size
 				}
 			}
+			if here > 0 {
+				cs = append(cs, cand{ph.keys[i], v.MTime, ph.ids[i], here})
+			}
 		}
+	}, func() [][]byte {
 		slices.SortFunc(cs, func(a, b cand) int {
 			if c := a.mtime.Compare(b.mtime); c != 0 {
 				return c
@@ -162,7 +160,7 @@ func (db *DB) PruneOldest(need int64, stored func(chunks.ID) bool) (PruneResult,
 			drop = append(drop, c.key)
 			sum += c.size
 		}
-		return drop, nil
+		return drop
 	})
 	if err != nil {
 		return PruneResult{}, fmt.Errorf("prune oldest: %w", err)
@@ -179,50 +177,31 @@ type pathHistory struct {
 	protected []bool        // current or frontier: never pruned
 }
 
-// prune reads every path's history, lets choose pick the history keys to
-// drop, and drops them (unless dryRun), counting the bytes of the chunks
-// no kept or current version references any more.
-func (db *DB) prune(dryRun bool, choose func(*txn, []pathHistory) ([][]byte, error)) (PruneResult, error) {
+// prune shows visit every path's history, one path at a time (visit must
+// not keep ph's slices, but may keep its keys), asks pick for the history
+// keys to drop and drops them (unless dryRun), counting the bytes of the
+// chunks no kept or current version references any more. Memory grows
+// with what is dropped, not with the tree: a big tree's history is never
+// held whole.
+func (db *DB) prune(dryRun bool, visit func(ph *pathHistory), pick func() [][]byte) (PruneResult, error) {
 	var res PruneResult
 	run := db.update
 	if dryRun {
 		run = db.view
 	}
 	err := run(func(t *txn) error {
-		paths, err := t.allHistory()
+		if err := t.eachHistory(visit); err != nil {
+			return err
+		}
+		drop := pick()
+		if len(drop) == 0 {
+			return nil
+		}
+		bytes, err := t.freedBytes(drop)
 		if err != nil {
 			return err
 		}
-		drop, err := choose(t, paths)
-		if err != nil || len(drop) == 0 {
-			return err
-		}
-		dropped := make(map[string]bool, len(drop))
-		for _, k := range drop {
-			dropped[string(k)] = true
-		}
-		kept := make(map[chunks.ID]bool)
-		freed := make(map[chunks.ID]int64)
-		for _, ph := range paths {
-			for i, v := range ph.versions {
-				for _, r := range v.Chunks {
-					if dropped[string(ph.keys[i])] {
-						freed[r.ID] = r.Size
-					} else {
-						kept[r.ID] = true
-					}
-				}
-			}
-			for _, r := range ph.cur.Chunks {
-				kept[r.ID] = true
-			}
-		}
-		for id, size := range freed {
-			if !kept[id] {
-				res.Bytes += size
-			}
-		}
-		res.Versions = len(drop)
+		res.Versions, res.Bytes = len(drop), bytes
 		if dryRun {
 			return nil
 		}
@@ -237,50 +216,97 @@ func (db *DB) prune(dryRun bool, choose func(*txn, []pathHistory) ([][]byte, err
 	return res, err
 }
 
-// allHistory groups the history bucket by path, with each path's current
-// version and the versions that must stay.
-func (t *txn) allHistory() ([]pathHistory, error) {
-	var out []pathHistory
-	var ph *pathHistory
+// freedBytes adds up the plain bytes of the chunks that the history
+// records drop reference and no other record, current or in history,
+// does.
+func (t *txn) freedBytes(drop [][]byte) (int64, error) {
+	dropped := make(map[string]bool, len(drop))
+	freed := make(map[chunks.ID]int64)
+	for _, k := range drop {
+		dropped[string(k)] = true
+		v, err := t.historyAt(k)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range v.Chunks {
+			freed[r.ID] = r.Size
+		}
+	}
+	for _, b := range []*bolt.Bucket{t.historyB, t.files} {
+		if len(freed) == 0 {
+			break
+		}
+		err := b.ForEach(func(k, val []byte) error {
+			if b == t.historyB && dropped[string(k)] {
+				return nil
+			}
+			v, err := decodeVersion(val)
+			if err != nil {
+				return fmt.Errorf("version record %x: %w", k, err)
+			}
+			for _, r := range v.Chunks {
+				delete(freed, r.ID) // still referenced
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	var n int64
+	for _, size := range freed {
+		n += size
+	}
+	return n, nil
+}
+
+// eachHistory calls fn with each path's history in key order, with the
+// path's current version and the versions that must stay; the
+// pathHistory is reused from one path to the next.
+func (t *txn) eachHistory(fn func(ph *pathHistory)) error {
+	var ph pathHistory
+	started := false
+	flush := func() error {
+		if !started {
+			return nil
+		}
+		if err := t.protect(&ph); err != nil {
+			return err
+		}
+		fn(&ph)
+		return nil
+	}
 	c := t.historyB.Cursor()
 	for k, val := c.First(); k != nil; k, val = c.Next() {
 		i := bytes.IndexByte(k, 0)
 		if i < 0 || len(k) != i+9 {
-			return nil, fmt.Errorf("malformed history key %x", k)
+			return fmt.Errorf("malformed history key %x", k)
 		}
-		p := string(k[:i])
-		if ph == nil || ph.cur.Path != p {
-			if ph != nil {
-				if err := t.protect(ph); err != nil {
-					return nil, err
-				}
+		if !started || ph.cur.Path != string(k[:i]) {
+			if err := flush(); err != nil {
+				return err
 			}
-			out = append(out, pathHistory{})
-			ph = &out[len(out)-1]
+			p := string(k[:i])
 			cur, ok, err := t.current(p)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if !ok {
 				cur = FileVersion{}
 			}
 			cur.Path = p
-			ph.cur = cur
+			ph = pathHistory{cur: cur, versions: ph.versions[:0], keys: ph.keys[:0], ids: ph.ids[:0], protected: ph.protected[:0]}
+			started = true
 		}
 		v, err := decodeVersion(val)
 		if err != nil {
-			return nil, fmt.Errorf("history record %x: %w", k, err)
+			return fmt.Errorf("history record %x: %w", k, err)
 		}
 		ph.versions = append(ph.versions, v)
 		ph.keys = append(ph.keys, slices.Clone(k))
 		ph.ids = append(ph.ids, binary.BigEndian.Uint64(k[i+1:]))
 	}
-	if ph != nil {
-		if err := t.protect(ph); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return flush()
 }
 
 // protect marks the versions of ph that prune must keep: the current one
@@ -288,7 +314,8 @@ func (t *txn) allHistory() ([]pathHistory, error) {
 // If the current version cannot be found in history, the newest record
 // stands for it.
 func (t *txn) protect(ph *pathHistory) error {
-	ph.protected = make([]bool, len(ph.versions))
+	ph.protected = slices.Grow(ph.protected[:0], len(ph.versions))[:len(ph.versions)]
+	clear(ph.protected)
 	if len(ph.versions) == 0 {
 		return nil
 	}

@@ -145,7 +145,10 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		Store: d.store, Fetcher: d.fetcher, Meta: d.db,
 		Replicas: cfg.Replicas, KeepAll: cfg.KeepAll,
 		PinsFile: filepath.Join(stateDir, "pins.json"),
-		OnCommit: func(vs []meta.FileVersion) { d.commits.Add(int64(len(vs))) },
+		OnCommit: func(vs []meta.FileVersion) {
+			d.commits.Add(int64(len(vs)))
+			d.ignoresChanged(vs)
+		},
 		Logger:   log.With("pkg", "engine"),
 	})
 	if err != nil {
@@ -195,6 +198,7 @@ func (d *daemon) startPeers(ctx context.Context, cfg *Config) error {
 		OnMerged: func(res meta.MergeResult) {
 			d.fsys.Invalidate(res.Applied)
 			d.engine.Merged(res)
+			d.ignoresChanged(res.Applied)
 			d.warmIgnores(res.Applied)
 		},
 		OnOnline:     d.engine.DeviceOnline,
@@ -303,6 +307,17 @@ func (d *daemon) restore(p string, n int) (meta.FileVersion, error) {
 	}
 	d.fsys.Invalidate([]meta.FileVersion{v})
 	return v, nil
+}
+
+// ignoresChanged makes the matcher read the .latusignore files vs wrote,
+// deleted or renamed again (local commits and merges).
+func (d *daemon) ignoresChanged(vs []meta.FileVersion) {
+	for _, v := range vs {
+		d.matcher.Forget(v.Path)
+		if v.From != "" {
+			d.matcher.Forget(v.From)
+		}
+	}
 }
 
 // warmIgnores reads the .latusignore files a merge changed now, on the

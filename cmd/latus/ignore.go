@@ -38,24 +38,27 @@ func newTreeIgnores(db *meta.DB, get func(context.Context, chunks.ID) ([]byte, e
 }
 
 // source is an ignore.Source over the tree.
-func (ti *treeIgnores) source(dir string) ([]byte, bool) {
+func (ti *treeIgnores) source(dir string) ([]byte, bool, error) {
 	p := ignore.FileName
 	if dir != "" {
 		p = path.Join(dir, ignore.FileName)
 	}
 	v, err := ti.db.Lookup(p)
-	if err != nil || v.Kind != meta.KindFile {
-		return nil, false
+	if errors.Is(err, meta.ErrNotFound) || (err == nil && v.Kind != meta.KindFile) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
 	}
 	ti.mu.Lock()
 	b, ok := ti.cache[v.Hash]
 	ti.mu.Unlock()
 	if ok {
-		return b, true
+		return b, true, nil
 	}
 	if v.Size > maxIgnoreFile {
 		ti.log.Warn("ignore file too big; its rules are not used", "path", p, "size", v.Size, "max", maxIgnoreFile)
-		return nil, false
+		return nil, false, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -64,7 +67,7 @@ func (ti *treeIgnores) source(dir string) ([]byte, bool) {
 		data, err := ti.get(ctx, r.ID)
 		if err != nil {
 			ti.log.Warn("cannot read ignore file; its rules are not used until it can be", "path", p, "err", err)
-			return nil, false
+			return nil, false, err
 		}
 		copy(buf[r.Offset:], data)
 	}
@@ -74,19 +77,22 @@ func (ti *treeIgnores) source(dir string) ([]byte, bool) {
 	}
 	ti.cache[v.Hash] = buf
 	ti.mu.Unlock()
-	return buf, true
+	return buf, true, nil
 }
 
 // importIgnores is the matcher of an import of dir: a folder's
 // .latusignore on disk, else the one in the tree at that place.
 func importIgnores(dir string, tree ignore.Source) *ignore.Matcher {
-	return ignore.New(func(rel string) ([]byte, bool) {
+	return ignore.New(func(rel string) ([]byte, bool, error) {
 		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel), ignore.FileName))
 		if err == nil {
-			return b, true
+			return b, true, nil
 		}
-		if !errors.Is(err, os.ErrNotExist) || tree == nil {
-			return nil, false
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, false, err
+		}
+		if tree == nil {
+			return nil, false, nil
 		}
 		return tree(rel)
 	})

@@ -17,9 +17,9 @@ func TestImportIgnores(t *testing.T) {
 		t.Fatal(err)
 	}
 	tree := map[string]string{"a": "*.jpg\n", "b": "*.jpg\n"}
-	m := importIgnores(dir, func(d string) ([]byte, bool) {
+	m := importIgnores(dir, func(d string) ([]byte, bool, error) {
 		s, ok := tree[d]
-		return []byte(s), ok
+		return []byte(s), ok, nil
 	})
 	tests := []struct {
 		path string

@@ -19,30 +19,55 @@ const FileName = ".latusignore"
 var Defaults = []string{"*.swp", "*~", ".#*", "~$*", "*.tmp", ".DS_Store", "Thumbs.db", "desktop.ini"}
 
 // Source returns the content of dir's .latusignore ("" is the root) and
-// whether there is one.
-type Source func(dir string) ([]byte, bool)
+// whether there is one. An error means it could not be read now (its
+// content is elsewhere and unreachable): the question is answered
+// without its rules, and the next one asks again.
+type Source func(dir string) ([]byte, bool, error)
 
-// Matcher answers whether a path is ignored. Parsed rules are cached by
-// folder and text, so an edited .latusignore takes effect at the next
-// question. Safe for concurrent use.
+// Matcher answers whether a path is ignored. Each folder's rules are read
+// through the Source once and kept until Forget says its .latusignore
+// changed, so a create asks no store for its ancestors' rules. Safe for
+// concurrent use.
 type Matcher struct {
 	src      Source
 	defaults []gitignore.Pattern
 
-	mu    sync.Mutex // guards rules
-	rules map[ruleKey][]gitignore.Pattern
+	mu    sync.Mutex                     // guards rules and forgets
+	rules map[string][]gitignore.Pattern // folder → its parsed rules (nil: none)
+	// forgets counts Forget calls: rules read while one ran may be the
+	// old ones and are not kept.
+	forgets uint64
 }
 
-type ruleKey struct{ dir, text string }
+// maxFolders bounds the folders whose rules a Matcher keeps; past it they
+// are all read again as asked.
+const maxFolders = 1 << 16
 
 // New returns a matcher reading .latusignore files through src (nil: the
 // defaults only).
 func New(src Source) *Matcher {
-	m := &Matcher{src: src, rules: map[ruleKey][]gitignore.Pattern{}}
+	m := &Matcher{src: src, rules: map[string][]gitignore.Pattern{}}
 	for _, l := range Defaults {
 		m.defaults = append(m.defaults, gitignore.ParsePattern(l, nil))
 	}
 	return m
+}
+
+// Forget tells the matcher that the file at p was written, deleted or
+// renamed (locally or by another device). When p is a .latusignore, its
+// folder's rules are read again at the next question.
+func (m *Matcher) Forget(p string) {
+	if path.Base(p) != FileName {
+		return
+	}
+	dir := path.Dir(p)
+	if dir == "." {
+		dir = ""
+	}
+	m.mu.Lock()
+	delete(m.rules, dir)
+	m.forgets++
+	m.mu.Unlock()
 }
 
 // Ignored reports whether p (slash-separated, relative to the root) is
@@ -71,26 +96,33 @@ func (m *Matcher) patterns(dir []string) []gitignore.Pattern {
 		return nil
 	}
 	name := strings.Join(dir, "/")
-	b, ok := m.src(name)
-	if !ok {
-		return nil
-	}
-	k := ruleKey{name, string(b)}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	ps, ok := m.rules[k]
-	if !ok {
-		if len(m.rules) > 4096 {
-			clear(m.rules) // bounded: rules of edited files are dropped
-		}
-		for _, l := range strings.Split(k.text, "\n") {
+	ps, ok := m.rules[name]
+	forgets := m.forgets
+	m.mu.Unlock()
+	if ok {
+		return ps
+	}
+	b, ok, err := m.src(name)
+	if err != nil {
+		return nil // not kept: asked again next time
+	}
+	if ok {
+		for _, l := range strings.Split(string(b), "\n") {
 			l = strings.TrimRight(l, "\r")
 			if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
 				continue
 			}
 			ps = append(ps, gitignore.ParsePattern(l, dir))
 		}
-		m.rules[k] = ps
 	}
+	m.mu.Lock()
+	if m.forgets == forgets {
+		if len(m.rules) >= maxFolders {
+			clear(m.rules)
+		}
+		m.rules[name] = ps
+	}
+	m.mu.Unlock()
 	return ps
 }
