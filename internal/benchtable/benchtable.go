@@ -12,6 +12,7 @@ package benchtable
 
 import (
 	"bufio"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,21 +59,28 @@ type Goal struct {
 	Where string
 }
 
-// Goals are the rows `make bench` must show, in the issue's order, with
-// the added rows after them.
-var Goals = []Goal{
-	{"tar", "tar x of 15,000 files vs native", "<= 3x", "integration BenchmarkMount"},
-	{"ls", "ls -lR warm vs native", "<= 2x", "integration BenchmarkMount"},
-	{"stat", "stat of 10,000 files vs native (speed)", ">= 0.5x", "integration BenchmarkMount"},
-	{"peer-read", "cold read of 1 GiB from a peer vs rclone mount (speed)", ">= 2x", "integration BenchmarkSync"},
-	{"big-sync", "1 GiB fully on the other device vs Syncthing", "<= 0.33x", "integration BenchmarkSync"},
-	{"small-sync", "5,000 x 4 KiB fully on the other device", "<= 2s", "integration BenchmarkSync"},
-	{"import", "latus import of 100k files of ~14 B vs cp -r", "report", "integration BenchmarkImportSmallFiles"},
-	{"import-state", "state dir per file after that import", "<= 1x", "integration BenchmarkImportSmallFiles"},
-	{"rss-100k", "daemon RSS after ls -R of 100k files", "report", "integration BenchmarkRSS (rss_bench_test.go)"},
-	{"rss-1m", "daemon RSS after ls -R of 1M files", "<= 500MiB", "integration BenchmarkRSS (rss_bench_test.go)"},
-	{"git-clone", "git clone of a 10k-file local repository vs native", "report", "integration BenchmarkGitClone"},
-	{"put", "chunk store PutStream vs plain copy with fsync (speed)", "report", "chunks BenchmarkPutStream"},
+// Goals are the rows `make bench` must show (goals.tsv), in the issue's
+// order, with the added rows after them.
+var Goals = parseGoals(goalsTSV)
+
+//go:embed goals.tsv
+var goalsTSV string
+
+// parseGoals reads goals.tsv; it panics on a malformed line, which
+// TestGoals catches.
+func parseGoals(text string) []Goal {
+	var gs []Goal
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 4 {
+			panic(fmt.Sprintf("benchtable: goals.tsv: %q has %d fields, want 4", line, len(f)))
+		}
+		gs = append(gs, Goal{ID: f[0], Job: f[1], Goal: f[2], Where: f[3]})
+	}
+	return gs
 }
 
 func goalOf(id string) (Goal, bool) {

@@ -34,6 +34,24 @@ func TestMet(t *testing.T) {
 	}
 }
 
+// TestGoals: goals.tsv reads into goals with distinct IDs whose goal
+// Met understands.
+func TestGoals(t *testing.T) {
+	if len(Goals) < 10 {
+		t.Fatalf("%d goals read from goals.tsv", len(Goals))
+	}
+	seen := map[string]bool{}
+	for _, g := range Goals {
+		if seen[g.ID] {
+			t.Errorf("goal %q twice", g.ID)
+		}
+		seen[g.ID] = true
+		if _, _, _, ok := parseGoal(g.Goal); !ok && g.Goal != "report" {
+			t.Errorf("goal %q: %q is no goal", g.ID, g.Goal)
+		}
+	}
+}
+
 // TestRecordAndSummary: rows recorded to the file come back in the
 // summary beside their goal, and a goal nothing measured shows as not
 // measured with where it would be measured.
