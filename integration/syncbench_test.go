@@ -163,15 +163,16 @@ func runSyncBench(b *testing.B, sizeMB, nFiles int) {
 		}
 		writeSmall(b, dir, nFiles)
 		closed = time.Now()
-		// Latus's time is recorded even when Syncthing does not finish.
+		// A baseline that does not finish is not measured, as when it is
+		// not installed; Latus's time is recorded all the same.
 		const within = 300 * time.Second
-		if _, ok := waitFor(within, func() bool {
+		stSmall, ok := waitFor(within, func() bool {
 			return countFiles(filepath.Join(st[1], "small"), 4096) == nFiles
-		}); !ok {
+		})
+		if !ok {
 			benchtable.Record(b, timeRow("small-sync", smallJob, "", latusSmallFull, 0, fmt.Sprintf("Syncthing: not within %s", within)))
-			b.Fatalf("Syncthing's %d small files on B: not within %s", nFiles, within)
+			return
 		}
-		stSmall := time.Since(closed)
 		benchtable.Record(b, timeRow("small-sync", smallJob, "", latusSmallFull, stSmall, "Syncthing"))
 	}
 }
