@@ -39,11 +39,22 @@ sim-selftest:
 		LATUS_SIMBUG=$$b $(GO) test -count=1 -tags simbugs -run 'TestSelftest$$' ./internal/sim -v -sim.seeds=1000 -sim.steps=200 || exit 1; \
 	done
 
-# Benchmarks print the ratios they measured against the native filesystem
-# (and other tools) in the same run; absolute times here are noisy.
+# Benchmarks measure Latus beside the native filesystem (and rclone mount,
+# Syncthing, cp -r, git) in the same run, as ratios: absolute times here are
+# noisy. Each records its rows in BENCHOUT (package internal/benchtable);
+# the last step prints them as one table beside issue 11's goals, with
+# "not measured" for a goal no benchmark measured, and then fails if a
+# benchmark did. Sizes: LATUS_BENCH_* variables (see the benchmarks' doc
+# comments); the table's jobs name the sizes used.
+BENCHOUT ?= $(CURDIR)/bench.out
 bench: deps build
 	bash scripts/bench-deps.sh
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	rm -f $(BENCHOUT)
+	start=$$(date +%s); \
+	LATUS_BENCH_OUT=$(BENCHOUT) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 120m ./...; status=$$?; \
+	echo; echo "make bench: $$(( ($$(date +%s) - start) / 60 )) min; goal table (rows in $(BENCHOUT)):"; \
+	$(GO) run ./internal/benchtable/cmd/benchsummary $(BENCHOUT) || status=1; \
+	exit $$status
 
 # Short fuzz runs of the decoders that take input from the network.
 fuzz:

@@ -12,13 +12,20 @@ import (
 // manyFiles imports n small files into d through its daemon.
 func manyFiles(t testing.TB, d *device, n int) {
 	t.Helper()
+	d.mustLatus("import", smallTree(t, n))
+}
+
+// smallTree writes n files of about 14 bytes ("file 123\n") in 40
+// directories under tree/ in a new temp dir, and returns that dir.
+func smallTree(t testing.TB, n int) string {
+	t.Helper()
 	src := t.TempDir()
 	files := map[string]string{}
 	for i := range n {
 		files[fmt.Sprintf("tree/d%02d/file-%05d.txt", i%40, i)] = fmt.Sprintf("file %d\n", i)
 	}
 	writeTree(t, src, files)
-	d.mustLatus("import", src)
+	return src
 }
 
 // statusFiles is the file count in d's /status.

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/uberan/latus/internal/benchtable"
 )
 
 // BenchmarkReplication measures how long a big file written on one device
@@ -53,16 +54,8 @@ func runReplicationBench(b *testing.B, sizeMB int) {
 	pb.mustLatus("prefetch", pb.path("big.bin"))
 	prefetched := time.Since(start)
 
-	var out strings.Builder
-	fmt.Fprintf(&out, "\n%-52s %-22s %-28s %s\n", "job", "latus", "other", "ratio")
-	fmt.Fprintf(&out, "%-52s %-22s %-28s %.2fx time\n",
-		fmt.Sprintf("%d MiB written on A until kept by B (unread)", sizeMB),
-		fmt.Sprintf("%s %.0fMiB/s", replicated.Round(time.Millisecond), float64(sizeMB)/replicated.Seconds()),
-		fmt.Sprintf("write+prefetch %s", prefetched.Round(time.Millisecond)),
-		float64(replicated)/float64(prefetched))
-	fmt.Fprintf(&out, "%-52s %-22s\n", "  of which cp + sync on A", closed.Round(time.Millisecond))
-	fmt.Print(out.String())
-	b.Log(out.String())
+	benchtable.Record(b, timeRow("", fmt.Sprintf("%d MiB written on A until kept by unread B (cp + sync on A: %s), vs write + prefetch",
+		sizeMB, closed.Round(time.Millisecond)), "report", replicated, prefetched, "write+prefetch"))
 }
 
 // meetDevices waits until a file made on a is listed on b.

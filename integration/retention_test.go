@@ -11,8 +11,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/uberan/latus/internal/benchtable"
 )
 
 // TestSavesUnderCapPruneHistory: on a local-only mount under a 16 MiB cap,
@@ -140,32 +143,40 @@ func BenchmarkStateDirAfterSaves(b *testing.B) {
 			}
 		})
 		d.unmount()
-		state, metaDB := dirBytes(b, d.state), fileBytes(b, filepath.Join(d.state, "meta.db"))
+		state, metaDB := dirUsage(d.state).size, fileBytes(b, filepath.Join(d.state, "meta.db"))
 		db, err := historyLen(d)
 		if err != nil {
 			b.Fatal(err)
 		}
-		row := fmt.Sprintf("\nstate dir after %d saves of a 1 MiB file (64 MiB cap): %s (meta.db %s, chunks %s) for 1 MiB of content; %d versions kept; %s per save\n",
-			saves, mib(state), mib(metaDB), mib(chunkBytes(b, d)), db, (took / time.Duration(saves)).Round(10*time.Microsecond))
-		fmt.Print(row)
-		b.Log(row)
+		benchtable.Record(b, benchtable.Row{
+			Job: fmt.Sprintf("state dir after %d saves of a 1 MiB file (meta.db %s, chunks %s; %d versions kept; %s a save) vs the cap",
+				saves, mib(metaDB), mib(chunkBytes(b, d)), db, (took / time.Duration(saves)).Round(10*time.Microsecond)),
+			Unit: benchtable.Bytes, Latus: float64(state), Base: 64 << 20, BaseName: "cap", Goal: "report",
+		})
 		b.ReportMetric(float64(state)/(1<<20), "stateMiB")
 	}
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-func dirBytes(t testing.TB, dir string) int64 {
-	var n int64
+// usage is what the files under a directory hold (size) and what they
+// take on disk (alloc, in blocks as du counts them).
+type usage struct{ size, alloc int64 }
+
+func dirUsage(dir string) usage {
+	var u usage
 	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err == nil && !e.IsDir() {
 			if fi, err := e.Info(); err == nil {
-				n += fi.Size()
+				u.size += fi.Size()
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					u.alloc += st.Blocks * 512
+				}
 			}
 		}
 		return nil
 	})
-	return n
+	return u
 }
 
 func fileBytes(t testing.TB, p string) int64 {

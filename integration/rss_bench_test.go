@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uberan/latus/internal/benchtable"
 	"github.com/uberan/latus/internal/identity"
 	"github.com/uberan/latus/meta"
 )
@@ -50,6 +51,11 @@ func BenchmarkRSS(b *testing.B) {
 				}
 				fmt.Fprintf(&out, "%-10d %-8s %9s %10s %10s %10s %9s  %s\n", n, job, t.Round(time.Millisecond),
 					mib(st["VmRSS"]), mib(st["RssAnon"]), mib(st["RssFile"]), mib(st["VmHWM"]), goal)
+				if job == "ls -R" {
+					id := map[int]string{100_000: "rss-100k", 1_000_000: "rss-1m"}[n]
+					benchtable.Record(b, benchtable.Row{ID: id, Job: fmt.Sprintf("daemon VmHWM after ls -R of %d files", n),
+						Unit: benchtable.Bytes, Latus: float64(st["VmHWM"]), BaseName: "none"})
+				}
 			}
 			d.unmount()
 		}

@@ -50,14 +50,24 @@ func (a *account) device(t testing.TB, mountArgs ...string) *device {
 // how long that took (benchmarks time propagation with it: a 5 ms poll).
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
+	took, ok := waitFor(within, cond)
+	if !ok {
+		t.Fatalf("%s: not within %s", what, within)
+	}
+	return took
+}
+
+// waitFor polls cond until it holds (true and how long that took) or
+// within has passed (false).
+func waitFor(within time.Duration, cond func() bool) (time.Duration, bool) {
 	start := time.Now()
 	for !cond() {
 		if time.Since(start) > within {
-			t.Fatalf("%s: not within %s", what, within)
+			return time.Since(start), false
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return time.Since(start)
+	return time.Since(start), true
 }
 
 func xattr(p, name string) string {

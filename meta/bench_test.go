@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/benchtable"
 )
 
 // BenchmarkCommit commits 100,000 new files in batches of 1,000 (the
@@ -158,7 +159,7 @@ func BenchmarkImport(b *testing.B) {
 		exec.Command("sync").Run()
 		return cp, time.Since(start)
 	}
-	run := func(b *testing.B, putter func(b *testing.B) Putter) {
+	run := func(b *testing.B, chunksIn string, putter func(b *testing.B) Putter) {
 		var imp, cp, cpSync time.Duration
 		for range b.N {
 			b.StopTimer()
@@ -190,12 +191,16 @@ func BenchmarkImport(b *testing.B) {
 		b.ReportMetric(cpSync.Seconds()/float64(b.N), "cp+sync-s/op")
 		b.ReportMetric(imp.Seconds()/cp.Seconds(), "x-cp-time")
 		b.ReportMetric(imp.Seconds()/cpSync.Seconds(), "x-cp+sync-time")
+		benchtable.Record(b, benchtable.Row{
+			Job:  fmt.Sprintf("meta.Import of %d files of 1-4 KiB, chunks in %s, vs cp -r + sync", dirs*perDir, chunksIn),
+			Unit: benchtable.Seconds, Latus: imp.Seconds() / float64(b.N), Base: cpSync.Seconds() / float64(b.N), BaseName: "cp -r + sync",
+		})
 	}
 	b.Run("mem", func(b *testing.B) {
-		run(b, func(*testing.B) Putter { return &MemPutter{} })
+		run(b, "memory", func(*testing.B) Putter { return &MemPutter{} })
 	})
 	b.Run("store", func(b *testing.B) {
-		run(b, func(b *testing.B) Putter {
+		run(b, "a chunks.Store", func(b *testing.B) Putter {
 			s, err := chunks.Open(chunks.Options{Dir: filepath.Join(b.TempDir(), "chunks"), Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				b.Fatal(err)

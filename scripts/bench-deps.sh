@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make bench` compares Latus with when it is missing:
-# rclone (mount of an rclone serve webdav) and syncthing. As root it
+# rclone (mount of an rclone serve webdav), syncthing, and git (the clone
+# benchmark; scripts/deps.sh installs it too). As root it
 # installs them with apt; otherwise it says so and the benchmark prints
 # "not available" for them.
 set -euo pipefail
@@ -8,6 +9,7 @@ set -euo pipefail
 need=()
 command -v rclone >/dev/null 2>&1 || need+=(rclone)
 command -v syncthing >/dev/null 2>&1 || need+=(syncthing)
+command -v git >/dev/null 2>&1 || need+=(git)
 
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
