@@ -32,11 +32,11 @@ func bigVersion(t testing.TB, db *meta.DB, path string, n int) {
 func TestIndexSync(t *testing.T) {
 	srv := prosodytest.Start(t)
 	cases := []struct {
-		name   string
-		mod    func(*Options)
-		files  int
-		refs   int // chunk refs of one extra version
-		via    string // the transport b's status shows
+		name  string
+		mod   func(*Options)
+		files int
+		refs  int    // chunk refs of one extra version
+		via   string // the transport b's status shows
 	}{
 		{"Direct2000Files", func(*Options) {}, 2000, 0, "direct "},
 		{"Direct5000Refs", func(*Options) {}, 0, 5000, "direct "},

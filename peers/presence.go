@@ -38,7 +38,7 @@ type peer struct {
 	served atomic.Int64 // chunks it served us, for Sources order
 	failed atomic.Int64
 
-	recv   meter         // bytes of chunks and index pages it sent us
+	recv meter // bytes of chunks and index pages it sent us
 
 	dialMu    sync.Mutex // one data-channel dial at a time
 	mu        sync.Mutex // guards addrs, dc and dialAfter
