@@ -126,17 +126,7 @@ func ibbOpen(sid string, block int) xml.TokenReader {
 // 1..ibbBlockSize (a larger one is answered resource-constraint, as
 // XEP-0047 §2.2 asks, so the opener may try smaller), IQ carriers.
 func parseIBBOpen(start *xml.StartElement) (sid string, block int, err error) {
-	var bs, carrier string
-	for _, a := range start.Attr {
-		switch a.Name.Local {
-		case "sid":
-			sid = a.Value
-		case "block-size":
-			bs = a.Value
-		case "stanza":
-			carrier = a.Value
-		}
-	}
+	sid, bs, carrier := attrValue(start.Attr, "sid"), attrValue(start.Attr, "block-size"), attrValue(start.Attr, "stanza")
 	n, perr := strconv.ParseUint(bs, 10, 16)
 	switch {
 	case !validSID(sid) || perr != nil || n == 0:
@@ -152,15 +142,7 @@ func parseIBBOpen(start *xml.StartElement) (sid string, block int, err error) {
 // decodeIBBData reads a <data/> whose start was read: its sid, seq and
 // bytes, refusing more than block bytes before decoding them.
 func decodeIBBData(r xml.TokenReader, start *xml.StartElement, block int) (sid string, seq uint16, data []byte, err error) {
-	var seqs string
-	for _, a := range start.Attr {
-		switch a.Name.Local {
-		case "sid":
-			sid = a.Value
-		case "seq":
-			seqs = a.Value
-		}
-	}
+	sid, seqs := attrValue(start.Attr, "sid"), attrValue(start.Attr, "seq")
 	n, perr := strconv.ParseUint(seqs, 10, 16)
 	if !validSID(sid) || perr != nil {
 		return "", 0, nil, fmt.Errorf("in-band data sid %.80q seq %.20q: %w", sid, seqs, ErrProtocol)
@@ -400,13 +382,4 @@ func (s *Swarm) answerIBB(iq stanza.IQ, r xml.TokenReader, start *xml.StartEleme
 		return nil
 	}
 	return stanza.Error{Type: stanza.Cancel, Condition: stanza.FeatureNotImplemented}
-}
-
-func attrValue(as []xml.Attr, name string) string {
-	for _, a := range as {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
 }

@@ -46,7 +46,6 @@ type tuning struct {
 	noDirect            bool   // never dial a peer directly
 	noRelay             bool   // never use the server's bytestream proxy
 	noAddrInPresence    bool   // leave addr out of presence (peers ask with dial)
-	indexPieceServed    func() // an in-band index page went out split by bytes
 	impersonate         string // announce this fingerprint and the device id it starts with
 	latePongs           bool   // keepalive pings never get an answer in time
 }
@@ -392,20 +391,6 @@ func (s *Swarm) sendIQWithin(ctx context.Context, timeout time.Duration, to jid.
 	stop := context.AfterFunc(sctx, cancel)
 	defer stop()
 	return sess.UnmarshalIQElement(ctx, payload, stanza.IQ{To: to, Type: typ}, v)
-}
-
-// send sends one stanza on the live session (an answer given later than
-// the handler that got its request).
-func (s *Swarm) send(ctx context.Context, r xml.TokenReader) error {
-	sess, sctx, err := s.session()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(sctx, cancel)
-	defer stop()
-	return sess.Send(ctx, r)
 }
 
 // CheckLogin logs in once with cfg and leaves: `latus init` uses it to

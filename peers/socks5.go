@@ -54,17 +54,7 @@ func validSID(sid string) bool {
 
 // parseStreamhost checks one streamhost's jid, host and port.
 func parseStreamhost(a []xml.Attr) (streamhost, error) {
-	var j, host, port string
-	for _, at := range a {
-		switch at.Name.Local {
-		case "jid":
-			j = at.Value
-		case "host":
-			host = at.Value
-		case "port":
-			port = at.Value
-		}
-	}
+	j, host, port := attrValue(a, "jid"), attrValue(a, "host"), attrValue(a, "port")
 	hj, err := jid.Parse(j)
 	if err != nil || len(j) > maxAddrLen {
 		return streamhost{}, fmt.Errorf("streamhost jid %.80q: %w", j, ErrProtocol)
@@ -100,16 +90,9 @@ func validHost(h string) bool {
 // It stops at the first thing out of place, before allocating for more
 // than maxStreamhosts hosts.
 func decodeOffer(r xml.TokenReader, start *xml.StartElement) (streamOffer, error) {
-	var o streamOffer
-	for _, a := range start.Attr {
-		switch a.Name.Local {
-		case "sid":
-			o.SID = a.Value
-		case "mode":
-			if a.Value != "tcp" {
-				return streamOffer{}, fmt.Errorf("bytestream mode %.20q, only tcp: %w", a.Value, ErrProtocol)
-			}
-		}
+	o := streamOffer{SID: attrValue(start.Attr, "sid")}
+	if mode := attrValue(start.Attr, "mode"); mode != "" && mode != "tcp" {
+		return streamOffer{}, fmt.Errorf("bytestream mode %.20q, only tcp: %w", mode, ErrProtocol)
 	}
 	if start.Name.Space != nsBytestreams || start.Name.Local != "query" || !validSID(o.SID) {
 		return streamOffer{}, fmt.Errorf("bytestream offer %s sid %.80q: %w", start.Name.Local, o.SID, ErrProtocol)

@@ -166,6 +166,16 @@ type xmlAttr = xml.Attr
 
 func attr(name, value string) xml.Attr { return xml.Attr{Name: xml.Name{Local: name}, Value: value} }
 
+// attrValue is the value of the attribute name, "" without one.
+func attrValue(as []xml.Attr, name string) string {
+	for _, a := range as {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
 // element is <name xmlns='urn:latus:0' attrs…>text</name>.
 func element(name string, attrs []xml.Attr, text []byte) xml.TokenReader {
 	var inner xml.TokenReader
