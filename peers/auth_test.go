@@ -29,15 +29,16 @@ func TestOtherAccountRefused(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var page indexPage
-	err := m.sw.sendIQ(ctx, aFull, stanza.GetIQ, element("index", []xmlAttr{attr("since", "0")}, nil), &page)
-	if err == nil || page.Data != "" {
-		t.Fatalf("mallory's index query answered: err %v, %d bytes", err, len(page.Data))
+	// Neither a proxied nor an in-band stream is taken from mallory.
+	offer := streamOffer{SID: "s1", Hosts: []streamhost{{JID: aFull, Addr: "127.0.0.1:1"}}}.tokens()
+	if err := m.sw.sendIQ(ctx, aFull, stanza.SetIQ, offer, nil); err == nil {
+		t.Fatal("mallory's bytestream offer was accepted")
 	}
-	var piece chunkPiece
-	q := element("chunk", []xmlAttr{attr("id", chunks.Sum(secret).String()), attr("offset", "0")}, nil)
-	if err := m.sw.sendIQ(ctx, aFull, stanza.GetIQ, q, &piece); err == nil || piece.Data != "" {
-		t.Fatalf("mallory's chunk query answered: err %v", err)
+	if err := m.sw.sendIQ(ctx, aFull, stanza.SetIQ, ibbOpen("s2", ibbBlockSize), nil); err == nil {
+		t.Fatal("mallory's in-band stream was accepted")
+	}
+	if n := len(a.sw.ibb.streams); n != 0 {
+		t.Fatalf("a holds %d in-band streams", n)
 	}
 	// The IQs came after mallory's directed presence: a has handled it.
 	if a.online(m.id.Device) {
@@ -81,15 +82,15 @@ func TestWrongFingerprintRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.sw.fetchDirect(ctx, a.peer(t, b), id); err == nil {
-		t.Fatal("a fetched directly from b despite its wrong fingerprint")
+	if _, _, err := a.sw.fetchChunk(ctx, a.peer(t, b), id); err == nil {
+		t.Fatal("a fetched from b despite its wrong fingerprint")
 	}
 	// b's real certificate is not the one it announced: a's server refuses it.
 	aid, err := a.store.Put([]byte("a's chunk"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.sw.fetchDirect(ctx, b.peer(t, a), aid); err == nil {
+	if _, _, err := b.sw.fetchChunk(ctx, b.peer(t, a), aid); err == nil {
 		t.Fatal("a served b over a data channel opened with an unannounced certificate")
 	}
 }
@@ -106,7 +107,7 @@ func TestUnavailableDeviceLosesDataChannel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	pa := b.peer(t, a)
-	if _, _, err := b.sw.fetchDirect(ctx, pa, id); err != nil {
+	if _, _, err := b.sw.fetchChunk(ctx, pa, id); err != nil {
 		t.Fatal(err)
 	}
 	pa.mu.Lock()

@@ -3,11 +3,16 @@ package peers
 import (
 	"context"
 	"crypto/tls"
+	"encoding/xml"
 	"fmt"
 	"io"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"mellium.im/xmpp/stanza"
 
 	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/internal/prosodytest"
@@ -128,13 +133,13 @@ func BenchmarkDataChannel(b *testing.B) {
 		b.ReportMetric(rate, "MiB/s")
 		b.ReportMetric(plain, "plainTLS-MiB/s")
 		b.ReportMetric(rate/plain, "ratio")
-		b.Logf("data channel %.0f MiB/s, plain TLS io.Copy %.0f MiB/s, ratio %.2f", rate, plain, rate/plain)
+		printRow("direct (loopback)", rate, "plain TLS io.Copy", plain)
 	}
 }
 
-// BenchmarkInBand measures chunk transfer through the XMPP server, with
-// no rate limit (the protocol's cost: 8 KiB pieces, 4 in flight) and
-// through stock mod_limits (what a user of a stock server gets).
+// BenchmarkInBand measures chunk transfer over an in-band stream through
+// the XMPP server, with no rate limit (the protocol's cost: 6 KiB blocks,
+// one in flight) and through stock mod_limits, beside the limit.
 func BenchmarkInBand(b *testing.B) {
 	cases := []struct {
 		name          string
@@ -165,9 +170,98 @@ func BenchmarkInBand(b *testing.B) {
 				d := fetchAll(b, src, ids, 4)
 				rate := float64(tc.nchunks*tc.size) / 1024 / d.Seconds()
 				b.ReportMetric(rate, "KiB/s")
-				b.Logf("in-band %.1f KiB/s", rate)
+				limit := "none"
+				if tc.user != "alice" {
+					limit = "10 kB/s (9.8 KiB/s) per client"
+				}
+				fmt.Printf("%-28s %10s  %-32s\n%-28s %10.1f  %-32s\n", "in-band "+tc.name, "KiB/s", "server limit", "", rate, limit)
 			}
 		})
+	}
+}
+
+// printRow prints one benchmark row: a rate beside its baseline's.
+func printRow(what string, rate float64, baseline string, base float64) {
+	fmt.Printf("%-24s %9s  %-32s %9s  %s\n", "transfer", "MiB/s", "baseline", "MiB/s", "ratio")
+	fmt.Printf("%-24s %9.1f  %-32s %9.1f  %.2f\n", what, rate, baseline, base, rate/base)
+}
+
+// rawRelayCopy moves rounds×len(data) bytes between two plain SOCKS5
+// clients of the server's proxy, activated as the data channel's are:
+// the ceiling a relayed data channel is measured against.
+func rawRelayCopy(b *testing.B, req, tgt *testDevice, data []byte, rounds int) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sh, err := req.sw.findProxy(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sid := randomSID()
+	dst := streamHash(sid, req.sw.fullJID(), tgt.sw.fullJID())
+	var d net.Dialer
+	ct, err := socks5Connect(ctx, &d, sh.Addr, dst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ct.Close()
+	cr, err := socks5Connect(ctx, &d, sh.Addr, dst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cr.Close()
+	activate := bsElement("query", []xml.Attr{attr("sid", sid)}, bsElement("activate", nil, chars(tgt.sw.fullJID().String())))
+	if err := req.sw.sendIQ(ctx, sh.JID, stanza.SetIQ, activate, nil); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range rounds {
+			if _, err := ct.Write(data); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	start := time.Now()
+	n, err := io.CopyN(io.Discard, cr, int64(len(data)*rounds))
+	el := time.Since(start)
+	if err != nil || n != int64(len(data)*rounds) {
+		b.Fatalf("raw relay copy: %d bytes, %v", n, err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	return el
+}
+
+// BenchmarkRelay measures chunk transfer over a data channel carried by
+// the server's SOCKS5 proxy against a plain TCP copy of as many bytes
+// between two SOCKS5 clients of the same proxy, alternating the two and
+// keeping each one's best round.
+func BenchmarkRelay(b *testing.B) {
+	const nchunks, rounds = 16, 3
+	for range b.N {
+		a, bb, src, ids := transferSetup(b, nchunks, chunks.MaxChunk, relayOnly)
+		if via := a.transportTo(b, bb); !strings.HasPrefix(via, "relay ") {
+			b.Fatalf("data channel over %q, not the relay", via)
+		}
+		data := chunks.RandomBytes(1, chunks.MaxChunk)
+		var best, bestRaw time.Duration
+		for range rounds {
+			if d := fetchAll(b, src, ids, 8); best == 0 || d < best {
+				best = d
+			}
+			if d := rawRelayCopy(b, a, bb, data, nchunks); bestRaw == 0 || d < bestRaw {
+				bestRaw = d
+			}
+		}
+		rate, raw := mbps(nchunks*chunks.MaxChunk, best), mbps(nchunks*chunks.MaxChunk, bestRaw)
+		b.ReportMetric(rate, "MiB/s")
+		b.ReportMetric(raw, "rawSOCKS5-MiB/s")
+		b.ReportMetric(rate/raw, "ratio")
+		printRow("relay (proxy65)", rate, "plain TCP copy through proxy65", raw)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/stanza"
@@ -159,12 +160,11 @@ func (s *Swarm) clientTLS(fingerprint string) *tls.Config {
 	}
 }
 
-// serveData accepts data-channel connections until Close.
+// serveData accepts direct data-channel connections until Close.
 func (s *Swarm) serveData() {
 	defer s.wg.Done()
 	var conns sync.WaitGroup
 	defer conns.Wait()
-	cfg := s.serverTLS()
 	for {
 		c, err := s.data.ln.Accept()
 		if err != nil {
@@ -175,22 +175,29 @@ func (s *Swarm) serveData() {
 			}
 			return
 		}
-		if !s.data.track(c) {
-			c.Close()
-			return
-		}
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
-			defer s.data.untrack(c)
-			defer c.Close()
-			bc := &batchConn{Conn: c}
-			s.serveDataConn(tls.Server(bc, cfg), bc)
+			s.serveConn(c, 0)
 		}()
 	}
 }
 
-func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
+// serveConn serves the data channel on c, whichever transport carries it
+// (a direct connection, a proxied or an in-band stream), until it ends.
+// pad > 0 makes the last response of each burst followed by that much
+// padding (a frame with request id 0).
+func (s *Swarm) serveConn(c net.Conn, pad int) {
+	defer c.Close()
+	if !s.data.track(c) {
+		return
+	}
+	defer s.data.untrack(c)
+	bc := &batchConn{Conn: c}
+	s.serveDataConn(tls.Server(bc, s.serverTLS()), bc, pad)
+}
+
+func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn, pad int) {
 	hctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
 	err := c.HandshakeContext(hctx)
 	cancel()
@@ -203,12 +210,18 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 	if !s.trusted(fp) { // it went unavailable during the handshake
 		return
 	}
-	if tc, ok := c.NetConn().(*net.TCPConn); ok {
+	if tc, ok := bc.Conn.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
 	bc.batch(256 << 10)
 	var wmu sync.Mutex // guards bw: responses are written whole, one at a time
 	bw := bufio.NewWriterSize(c, 64<<10)
+	var padding []byte
+	if pad > 0 {
+		padding = appendRespHeader(nil, respHeader{id: padID, length: uint32(pad)})
+		padding = append(padding, make([]byte, pad)...)
+	}
+	var waiting atomic.Int32 // responses ready or being read, not yet written
 	sem := make(chan struct{}, serveParallel)
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
@@ -223,6 +236,7 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 		}
 		sem <- struct{}{}
 		inflight.Add(1)
+		waiting.Add(1)
 		go func() {
 			defer inflight.Done()
 			defer func() { <-sem }()
@@ -235,6 +249,11 @@ func (s *Swarm) serveDataConn(c *tls.Conn, bc *batchConn) {
 				bw.Write(body)
 			}
 			err = bw.Flush()
+			if waiting.Add(-1) == 0 && padding != nil && err == nil {
+				// In TLS records of its own: the response's last record is whole.
+				bw.Write(padding)
+				err = bw.Flush()
+			}
 			if err == nil {
 				err = bc.flush()
 			}
@@ -274,9 +293,12 @@ func (s *Swarm) answerData(req request) (respHeader, []byte) {
 // dataConn is this device's connection to one peer's data channel: many
 // requests in flight, answered in any order.
 type dataConn struct {
-	c    *tls.Conn
-	addr string // the peer's address it reached
-	done chan struct{}
+	c   *tls.Conn
+	raw net.Conn // under c: closing it first ends c without a close_notify that could wait on a slow transport
+	// transport says what carries it, as latus status shows: "direct
+	// ADDR", "relay PROXY-JID" or "in-band".
+	transport string
+	done      chan struct{}
 
 	wmu sync.Mutex // guards bw
 	bw  *bufio.Writer
@@ -293,31 +315,18 @@ type dataResult struct {
 	err    error
 }
 
-// errNoDirect means the data channel cannot be used now: go in-band.
-var errNoDirect = errors.New("no data channel")
-
-// dataConnFor returns p's data connection, dialing it if needed.
+// dataConnFor returns p's data connection, making one if needed.
 func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 	p.mu.Lock()
 	if dc := p.dc; dc != nil && dc.alive() {
 		p.mu.Unlock()
 		return dc, nil
 	}
-	if s.tune.noDataChannel || time.Now().Before(p.dialAfter) {
+	if wait := time.Until(p.dialAfter); wait > 0 {
 		p.mu.Unlock()
-		return nil, errNoDirect
+		return nil, fmt.Errorf("data channel to %s failed; next try in %v: %w", p.device, wait.Round(time.Second), ErrNoChannel)
 	}
-	addrs := p.addrs
 	p.mu.Unlock()
-	if len(addrs) == 0 {
-		// Its presence did not say where it listens: ask it (dial IQ).
-		if err := s.askDial(ctx, p); err != nil {
-			p.mu.Lock()
-			p.dialAfter = time.Now().Add(s.tune.dialRetry)
-			p.mu.Unlock()
-			return nil, fmt.Errorf("%w: %w", errNoDirect, err)
-		}
-	}
 
 	p.dialMu.Lock()
 	defer p.dialMu.Unlock()
@@ -327,17 +336,18 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		return dc, nil
 	}
 	p.mu.Unlock()
-	c, via, err := s.dialData(ctx, p)
+	c, raw, transport, err := s.dialChannel(ctx, p)
 	if err != nil {
-		p.mu.Lock()
-		p.dialAfter = time.Now().Add(s.tune.dialRetry)
-		addrs := p.addrs
-		p.mu.Unlock()
-		s.log.Warn("data: cannot reach peer's data channel; using in-band transfer", "peer", p.device, "addrs", addrs, "err", err)
-		return nil, fmt.Errorf("%w: %w", errNoDirect, err)
+		if ctx.Err() == nil {
+			p.mu.Lock()
+			p.dialAfter = time.Now().Add(s.tune.dialRetry)
+			p.mu.Unlock()
+			s.log.Warn("data: cannot reach peer by any transport", "peer", p.device, "err", err)
+		}
+		return nil, err
 	}
-	s.log.Info("data: direct connection", "peer", p.device, "addr", via)
-	dc := &dataConn{c: c, addr: via, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 4096), pending: map[uint32]chan dataResult{}}
+	s.log.Info("data: connected", "peer", p.device, "via", transport)
+	dc := &dataConn{c: c, raw: raw, transport: transport, done: make(chan struct{}), bw: bufio.NewWriterSize(c, 4096), pending: map[uint32]chan dataResult{}}
 	// The read loop is owned by the swarm; adding to its WaitGroup is only
 	// safe while it is open and the peer is still online. s.mu before p.mu,
 	// as in stopPeerLocked and Devices; under both, stopPeerLocked cannot
@@ -352,6 +362,7 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 	}
 	s.mu.Unlock()
 	if !ok {
+		raw.Close()
 		c.Close()
 		return nil, ErrOffline
 	}
@@ -360,6 +371,72 @@ func (s *Swarm) dataConnFor(ctx context.Context, p *peer) (*dataConn, error) {
 		dc.readLoop()
 	}()
 	return dc, nil
+}
+
+// dialChannel makes a data channel to p over the first transport that
+// works, in order: direct TCP to its addresses (raced), a stream through
+// the server's SOCKS5 proxy, an in-band stream through the server. It
+// returns the TLS connection, the transport under it, and what that is.
+func (s *Swarm) dialChannel(ctx context.Context, p *peer) (*tls.Conn, net.Conn, string, error) {
+	var errs []error
+	if !s.tune.noDirect {
+		c, via, err := s.dialDirect(ctx, p)
+		if err == nil {
+			return c, c.NetConn(), "direct " + via, nil
+		}
+		s.log.Debug("data: no direct connection", "peer", p.device, "err", err)
+		errs = append(errs, fmt.Errorf("direct: %w", err))
+	}
+	if !s.tune.noRelay {
+		rctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+		raw, proxy, err := s.dialRelay(rctx, p)
+		if err == nil {
+			var c *tls.Conn
+			if c, err = s.handshake(rctx, raw, p); err == nil {
+				cancel()
+				return c, raw, "relay " + proxy, nil
+			}
+		}
+		cancel()
+		s.log.Debug("data: no relayed connection", "peer", p.device, "err", err)
+		errs = append(errs, fmt.Errorf("relay: %w", err))
+	}
+	// In-band pays 10 kB/s on a stock server: its handshake gets longer.
+	ictx, cancel := context.WithTimeout(ctx, 3*handshakeTimeout)
+	defer cancel()
+	raw, err := s.dialInBand(ictx, p)
+	if err == nil {
+		var c *tls.Conn
+		if c, err = s.handshake(ictx, raw, p); err == nil {
+			return c, raw, "in-band", nil
+		}
+	}
+	errs = append(errs, fmt.Errorf("in-band: %w", err))
+	return nil, nil, "", fmt.Errorf("data channel to %s: %w: %w", p.device, ErrNoChannel, errors.Join(errs...))
+}
+
+// handshake runs the pinned TLS client handshake over raw.
+func (s *Swarm) handshake(ctx context.Context, raw net.Conn, p *peer) (*tls.Conn, error) {
+	c := tls.Client(raw, s.clientTLS(p.fingerprint))
+	if err := c.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return c, nil
+}
+
+// dialDirect races p's addresses, asking for them first (dial IQ) when
+// its presence did not carry them.
+func (s *Swarm) dialDirect(ctx context.Context, p *peer) (*tls.Conn, string, error) {
+	p.mu.Lock()
+	addrs := p.addrs
+	p.mu.Unlock()
+	if len(addrs) == 0 {
+		if err := s.askDial(ctx, p); err != nil {
+			return nil, "", err
+		}
+	}
+	return s.dialData(ctx, p)
 }
 
 func (s *Swarm) askDial(ctx context.Context, p *peer) error {
@@ -383,7 +460,7 @@ func (s *Swarm) askDial(ctx context.Context, p *peer) error {
 // dialData races p's addresses and returns the first connection whose
 // pinned handshake completes, and its address.
 func (s *Swarm) dialData(ctx context.Context, p *peer) (*tls.Conn, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.tune.directTimeout)
 	defer cancel()
 	d := tls.Dialer{Config: s.clientTLS(p.fingerprint)}
 	p.mu.Lock()
@@ -419,6 +496,7 @@ func (dc *dataConn) fail(err error) {
 	pending := dc.pending
 	dc.pending = map[uint32]chan dataResult{}
 	dc.mu.Unlock()
+	dc.raw.Close()
 	dc.c.Close()
 	for _, ch := range pending {
 		ch <- dataResult{err: fmt.Errorf("data channel: %w", err)}
@@ -471,7 +549,9 @@ func (dc *dataConn) do(ctx context.Context, req request) dataResult {
 		dc.mu.Unlock()
 		return dataResult{err: fmt.Errorf("data channel: %w", err)}
 	}
-	dc.next++
+	if dc.next++; dc.next == padID {
+		dc.next++
+	}
 	req.id = dc.next
 	dc.pending[req.id] = ch
 	dc.mu.Unlock()

@@ -207,8 +207,8 @@ func (s *Swarm) ApproveDevice(device string) error {
 // KnownDevice is one device of the registry as Known reports it.
 type KnownDevice struct {
 	devices.Record
-	Online bool   // a presence of it is current (served or refused)
-	Direct string // data connection address in use; "" when none
+	Online    bool   // a presence of it is current (served or refused)
+	Transport string // what carries its data channel ("direct ADDR", "relay PROXY-JID", "in-band"); "" when none
 }
 
 // Known lists the registry's devices with whether they are online now.
@@ -223,7 +223,7 @@ func (s *Swarm) Known() []KnownDevice {
 			out[i].Online = true
 			p.mu.Lock()
 			if p.dc != nil && p.dc.alive() {
-				out[i].Direct = p.dc.addr
+				out[i].Transport = p.dc.transport
 			}
 			p.mu.Unlock()
 		} else if _, ok := s.waiting[r.Device]; ok {

@@ -24,46 +24,52 @@
 //
 // # Talking: IQs in urn:latus:0
 //
-//	index  get  since=N [offset=K] → <index next=M more=bool [offset total]>base64 versions</index>
 //	notify set  seq=N              → empty result; the receiver pulls index
 //	keep   set  release nonce <c id size/>… → empty result; the answer follows as kept
 //	kept   set  nonce <c id code proof/>…   → empty result; answers a pending keep
 //	dial   get                     → <dial addrs='host:port …'/>
-//	chunk  get  id=… offset=N      → <chunk id offset total codec>base64 ≤8 KiB</chunk>
 //
-// Only small signals need the server: notify, keep, kept, dial. An index page
-// (meta's binary encoding of each version, length-prefixed, compressed)
-// goes over the data channel when one can be made (index.go), so a
-// throttled server does not slow metadata sync and never sees a path name.
-// The index IQ is the fallback: its page stays within 10 KiB compressed,
-// and a single version larger than that (a file of a few hundred chunks)
-// goes in pieces (offset/total), so no stanza exceeds 16 KiB, whatever the
-// server's limit. A version over 4 MiB uncompressed (about 90,000 chunk
-// refs, a ~90 GiB file) cannot be received. Pulls start at meta.PeerPos(device), so
-// a device that comes back resumes where it stopped. Handlers answer
-// inside the session's read loop and never send an IQ themselves (its
-// answer could only arrive through that same loop); work that needs a
-// round trip goes to the device's goroutine.
+// Only small signals go through the server: these, presence, and
+// bytestream negotiation; no stanza of Latus's exceeds 16 KiB. Index
+// pages (meta's binary encoding of each version, length-prefixed,
+// compressed) and chunks go over the data channel, so the server never
+// sees a path name or a file's bytes, and a version with any number of
+// chunk refs syncs (up to 4 MiB uncompressed, about 90,000 refs). Pulls
+// start at meta.PeerPos(device), so a device that comes back resumes
+// where it stopped. Handlers answer inside the session's read loop and
+// never send an IQ themselves (its answer could only arrive through that
+// same loop); work that needs a round trip goes to the device's goroutine.
 //
-// # Moving chunks: the data channel
+// # Moving data: one channel, three transports
 //
-// Each device listens (Config.DataAddr, by default every interface) and
-// announces its interfaces' addresses (loopback only when it has no
-// other; again whenever they change, checked with each keepalive ping)
-// and Config.DataExternal, a port forwarded from outside. The
-// dialing device races them, each a head start of 300 ms over the next,
-// and keeps the first whose pinned handshake completes. The listener takes
-// TLS 1.3 connections that carry chunk and index-page requests
-// (frames.go), many in flight on one connection, answered in any order
-// with a status from a fixed table and the chunk's stored (possibly
-// compressed) bytes or the page. The fetching device checks them once with
-// chunks.Verify (decode, BLAKE3) and hands the chunk store the bytes as they
-// travelled, which it keeps without compressing them again: a device that
-// serves anything else is reported with chunks.ErrCorrupt and the fetcher
-// asks another. When the data channel cannot be reached, the chunk travels
-// in-band as chunk IQs through the XMPP server, much slower: a stock
-// Prosody reads each client at 10 kB/s, and no Latus stanza exceeds
-// 16 KiB (see DESIGN.md).
+// The data channel is TLS 1.3 between the two devices' certificates; the
+// device that wants data is the client, the device that has it serves
+// chunk and index-page requests (frames.go), many in flight on one
+// connection, answered in any order with a status from a fixed table and
+// the chunk's stored (possibly compressed) bytes or the page. The
+// fetching device checks it once with chunks.Verify (decode, BLAKE3) and
+// hands the chunk store the bytes as they travelled, which it keeps without
+// compressing them again: a device that serves anything else is reported
+// with chunks.ErrCorrupt and the fetcher asks another. Whatever carries the
+// channel, tried in this order (dialChannel):
+//
+//  1. Direct TCP. Each device listens (Config.DataAddr, by default every
+//     interface) and announces its interfaces' addresses (loopback only
+//     when it has no other; again whenever they change, checked with each
+//     keepalive ping) and Config.DataExternal, a port forwarded from
+//     outside. The dialer races them, each a head start of 300 ms over the
+//     next, and keeps the first whose pinned handshake completes.
+//  2. SOCKS5 Bytestreams (XEP-0065) through the server's proxy, found with
+//     disco#items and disco#info (identity proxy/bytestreams), as Prosody's
+//     and ejabberd's mod_proxy65 provide. Both devices CONNECT to the
+//     proxy naming SHA-1(sid + requester JID + target JID); the requester
+//     activates the stream. The proxy sees only ciphertext.
+//  3. In-Band Bytestreams (XEP-0047) through the server, 6 KiB blocks
+//     (8 KiB base64) acknowledged one at a time; a stock Prosody reads each
+//     client at 10 kB/s.
+//
+// Swarm.Devices reports which carries each device's channel ("direct
+// ADDR", "relay PROXY-JID", "in-band") and the rate received lately.
 //
 // # Trust
 //

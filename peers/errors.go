@@ -18,6 +18,9 @@ var (
 	ErrProtocol = errors.New("peers: protocol violation")
 	// ErrOffline is returned when a device went unavailable.
 	ErrOffline = errors.New("peers: device offline")
+	// ErrNoChannel is returned when no transport reaches a device: not
+	// directly, not through the server's proxy, not in-band.
+	ErrNoChannel = errors.New("peers: no data channel to the device")
 	// ErrNotFound is returned when a device does not have a chunk.
 	ErrNotFound = errors.New("peers: device does not have the chunk")
 	// ErrPeerFailed is returned when a device failed to serve a request.

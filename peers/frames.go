@@ -18,10 +18,13 @@ import (
 //
 //	request id (4) | status (1) | codec (1) | length (4) | body (length)
 //
-// An index page's body is next (8) | more (1) | the page's versions as in
-// an in-band index page (codec zstd). Responses may come in any order; the
-// request id pairs them.
+// An index page's body is next (8) | more (1) | the page's versions,
+// each length-prefixed (uvarint) in meta's binary form, compressed
+// (codec zstd). Responses may come in any order; the request id pairs
+// them. No request has id 0 (padID): a response with it is padding, read
+// and dropped (see relayPad).
 const (
+	padID         = 0
 	opGet         = 1
 	opIndex       = 2
 	reqHeaderLen  = 5

@@ -2,7 +2,7 @@ package peers
 
 import (
 	"bytes"
-	"encoding/base64"
+	"encoding/binary"
 	"encoding/xml"
 	"testing"
 	"time"
@@ -12,7 +12,8 @@ import (
 	"github.com/uberan/latus/meta"
 )
 
-func seedIndexPage(t testing.TB) []byte {
+// seedIndexBody is an index page as the data channel carries it.
+func seedIndexBody(t testing.TB, c *indexCodec) []byte {
 	vs := []meta.FileVersion{
 		meta.FileContent([]byte("hello"), time.Unix(1700000000, 0)),
 		meta.DirContent(time.Unix(1700000000, 0)),
@@ -23,11 +24,13 @@ func seedIndexPage(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	if err := writeTokens(&b, indexPage{Next: 2}.tokens(body)); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return indexFrame(2, false, c.enc.EncodeAll(body, nil))
+}
+
+func indexFrame(next uint64, more bool, body []byte) []byte {
+	out := binary.BigEndian.AppendUint64(nil, next)
+	out = append(out, byte(boolInt(more)))
+	return append(out, body...)
 }
 
 func testIndexCodec(t testing.TB) *indexCodec {
@@ -39,85 +42,83 @@ func testIndexCodec(t testing.TB) *indexCodec {
 	return c
 }
 
-func FuzzIndexPage(f *testing.F) {
-	c := testIndexCodec(f)
-	f.Add(seedIndexPage(f))
-	f.Add([]byte(`<index xmlns='urn:latus:0' next='9' codec='zstd'>` + base64.StdEncoding.EncodeToString(c.enc.EncodeAll(bytes.Repeat([]byte{0}, 1<<20), nil)) + `</index>`))
-	f.Add([]byte(`<index xmlns='urn:latus:0' next='5' more='true'></index>`))
-	f.Add([]byte(`<index xmlns='urn:latus:0' next='1'>AQ==</index>`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var p indexPage
-		if err := unmarshalPayload(data, &p); err != nil {
-			return
-		}
-		vs, err := p.decode(0, c.dec)
-		if err != nil {
-			return
-		}
-		if len(vs) > maxIndexPage {
-			t.Fatalf("%d versions accepted", len(vs))
-		}
-	})
-}
-
-func TestIndexPageRoundTrip(t *testing.T) {
-	var p indexPage
-	if err := unmarshalPayload(seedIndexPage(t), &p); err != nil {
-		t.Fatal(err)
-	}
-	vs, err := p.decode(0, testIndexCodec(t).dec)
+func TestIndexBodyRoundTrip(t *testing.T) {
+	c := testIndexCodec(t)
+	vs, next, more, err := parseIndexBody(chunks.CodecZstd, seedIndexBody(t, c), c.dec, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) != 2 || vs[0].Path != "a.txt" || vs[1].Path != "dir" || p.Next != 2 {
-		t.Fatalf("decoded %+v", vs)
+	if len(vs) != 2 || vs[0].Path != "a.txt" || vs[1].Path != "dir" || next != 2 || more {
+		t.Fatalf("decoded %+v next %d more %v", vs, next, more)
 	}
-	for _, tc := range []struct{ name, xml string }{
-		{"bad base64", `<index xmlns='urn:latus:0' next='2'>!!</index>`},
-		{"length past end", `<index xmlns='urn:latus:0' next='2'>Bw==</index>`},
-		{"empty claims more", `<index xmlns='urn:latus:0' next='0' more='true'></index>`},
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"not zstd", indexFrame(2, false, []byte{1, 2, 3})},
+		{"length past end", indexFrame(2, false, c.enc.EncodeAll([]byte{7}, nil))},
+		{"empty claims more", indexFrame(0, true, c.enc.EncodeAll(nil, nil))},
+		{"short header", []byte{0, 0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p indexPage
-			if err := unmarshalPayload([]byte(tc.xml), &p); err != nil {
-				return
-			}
-			if _, err := p.decode(0, testIndexCodec(t).dec); err == nil {
+			if _, _, _, err := parseIndexBody(chunks.CodecZstd, tc.b, c.dec, 0); err == nil {
 				t.Fatal("accepted")
 			}
 		})
 	}
 }
 
-func FuzzChunkPiece(f *testing.F) {
-	id := chunks.Sum([]byte("x"))
-	f.Add([]byte(`<chunk xmlns='urn:latus:0' id='`+id.String()+`' offset='0' total='1' codec='0'>eA==</chunk>`), int64(0))
-	f.Add([]byte(`<chunk xmlns='urn:latus:0' id='`+id.String()+`' offset='0' total='99999999999' codec='7'></chunk>`), int64(0))
-	f.Fuzz(func(t *testing.T, data []byte, off int64) {
-		var p chunkPiece
-		if err := unmarshalPayload(data, &p); err != nil {
-			return
+// decodeFirst reads data's first element with decode, as the session's
+// handler would after reading its start.
+func decodeFirst[T any](data []byte, decode func(xml.TokenReader, *xml.StartElement) (T, error)) (T, error) {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			var zero T
+			return zero, err
 		}
-		b, err := p.decode(id, off)
+		if se, ok := tok.(xml.StartElement); ok {
+			return decode(d, &se)
+		}
+	}
+}
+
+func FuzzStreamOffer(f *testing.F) {
+	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/bytestreams' sid='abc' mode='tcp'><streamhost jid='proxy.example.org' host='10.0.0.1' port='5000'/></query>`))
+	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/bytestreams' sid='a'><streamhost jid='p' host='h' port='0'/><streamhost jid='p' host='h h' port='1'/></query>`))
+	f.Add([]byte(`<query xmlns='http://jabber.org/protocol/bytestreams' sid='a' mode='udp'/>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		o, err := decodeFirst(data, decodeOffer)
 		if err != nil {
 			return
 		}
-		if len(b) > PieceSize || int64(len(b)) > p.Total-off {
-			t.Fatalf("piece of %d bytes at %d of %d accepted", len(b), off, p.Total)
+		if !validSID(o.SID) || len(o.Hosts) == 0 || len(o.Hosts) > maxStreamhosts {
+			t.Fatalf("offer accepted: %+v", o)
+		}
+		for _, h := range o.Hosts {
+			if validAddr(h.Addr) != nil {
+				t.Fatalf("streamhost address %q accepted", h.Addr)
+			}
 		}
 	})
 }
 
-func FuzzChunkQuery(f *testing.F) {
-	f.Add([]byte(`<chunk xmlns='urn:latus:0' id='` + chunks.Sum(nil).String() + `' offset='131072'/>`))
-	f.Add([]byte(`<chunk xmlns='urn:latus:0' id='zz' offset='-1'/>`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var q chunkQuery
-		if err := unmarshalPayload(data, &q); err != nil {
-			return
+func FuzzIBBData(f *testing.F) {
+	f.Add([]byte(`<data xmlns='http://jabber.org/protocol/ibb' sid='s1' seq='0'>aGVsbG8=</data>`), uint16(16))
+	f.Add([]byte(`<data xmlns='http://jabber.org/protocol/ibb' sid='s1' seq='65536'>!!</data>`), uint16(4))
+	f.Fuzz(func(t *testing.T, data []byte, block uint16) {
+		type ibbData struct {
+			sid  string
+			seq  uint16
+			data []byte
 		}
-		if _, err := q.parse(); err == nil && (q.Offset < 0 || q.Offset > maxStored) {
-			t.Fatalf("offset %d accepted", q.Offset)
+		d, err := decodeFirst(data, func(r xml.TokenReader, start *xml.StartElement) (ibbData, error) {
+			sid, seq, b, err := decodeIBBData(r, start, int(block))
+			return ibbData{sid, seq, b}, err
+		})
+		if err == nil && (len(d.data) > int(block) || !validSID(d.sid)) {
+			t.Fatalf("block of %d bytes (limit %d) sid %q accepted", len(d.data), block, d.sid)
 		}
 	})
 }

@@ -145,3 +145,15 @@ func testLogger(t testing.TB) *slog.Logger {
 	}
 	return meta.TestLogger(t)
 }
+
+// transportTo is what carries a's data channel to b now ("" if none).
+func (a *testDevice) transportTo(t testing.TB, b *testDevice) string {
+	t.Helper()
+	p := a.peer(t, b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dc == nil || !p.dc.alive() {
+		return ""
+	}
+	return p.dc.transport
+}

@@ -2,25 +2,18 @@ package peers
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
-	"encoding/xml"
-	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/klauspost/compress/zstd"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/uberan/latus/chunks"
 	"github.com/uberan/latus/meta"
 )
 
-// Index pages travel over the data channel when there is one: a throttled
-// XMPP server then does not slow metadata sync, and it never sees path
-// names. In-band pages are the fallback, each within indexBudget so its
-// stanza stays under maxStanza; a single version larger than that (a file
-// of a few hundred chunks) is carried in several in-band pieces.
+// Index pages travel over the data channel, whichever transport carries
+// it: a throttled XMPP server slows metadata sync only when it carries
+// the channel in-band, and it never sees path names.
 const (
 	// directIndexBudget bounds the compressed versions of one index page
 	// over the data channel (at least one version always goes).
@@ -97,111 +90,16 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// fetchIndex asks p for its index page after since: over the data channel
-// when it can be reached, in-band otherwise.
+// fetchIndex asks p for its index page after since, over the data channel.
 func (s *Swarm) fetchIndex(ctx context.Context, p *peer, since uint64) ([]meta.FileVersion, uint64, bool, error) {
 	dc, err := s.dataConnFor(ctx, p)
-	if err == nil {
-		r := dc.do(ctx, request{op: opIndex, since: since})
-		if r.err == nil {
-			p.recv.add(len(r.stored))
-			return parseIndexBody(r.codec, r.stored, s.index.dec, since)
-		}
-		if dc.alive() || ctx.Err() != nil {
-			return nil, 0, false, fmt.Errorf("index since %d from %s: %w", since, p.device, r.err)
-		}
-		err = fmt.Errorf("%w: %w", errNoDirect, r.err) // the connection broke: go in-band
-	}
-	if !errors.Is(err, errNoDirect) {
-		return nil, 0, false, err
-	}
-	return s.indexInBand(ctx, p, since)
-}
-
-// indexInBand asks for the page with index IQs: one, or one per piece when
-// the page is a single version over indexBudget.
-func (s *Swarm) indexInBand(ctx context.Context, p *peer, since uint64) ([]meta.FileVersion, uint64, bool, error) {
-	var (
-		first indexPage
-		buf   []byte
-	)
-	for off := uint64(0); ; {
-		attrs := []xmlAttr{attr("since", strconv.FormatUint(since, 10))}
-		if off > 0 {
-			attrs = append(attrs, attr("offset", strconv.FormatUint(off, 10)))
-		}
-		var page indexPage
-		if err := s.sendIQ(ctx, p.jid, stanza.GetIQ, element("index", attrs, nil), &page); err != nil {
-			return nil, 0, false, fmt.Errorf("index since %d from %s: %w", since, p.device, err)
-		}
-		p.recv.add(len(page.Data))
-		if page.Total == 0 && off == 0 {
-			vs, err := page.decode(since, s.index.dec)
-			if err != nil {
-				return nil, 0, false, fmt.Errorf("index from %s: %w", p.device, err)
-			}
-			return vs, page.Next, page.More, nil
-		}
-		piece, err := page.piece(off, first)
-		if err != nil {
-			return nil, 0, false, fmt.Errorf("index from %s: %w", p.device, err)
-		}
-		if off == 0 {
-			first = page
-			buf = make([]byte, 0, page.Total)
-		}
-		buf = append(buf, piece...)
-		off += uint64(len(piece))
-		if off == first.Total {
-			vs, err := decodePageBody(buf, first.Codec, s.index.dec, since, first.Next, first.More)
-			if err != nil {
-				return nil, 0, false, fmt.Errorf("index from %s: %w", p.device, err)
-			}
-			return vs, first.Next, first.More, nil
-		}
-	}
-}
-
-// piece checks one in-band piece of a page split by bytes: it must sit at
-// off, agree with the first piece, and not run past Total.
-func (p indexPage) piece(off uint64, first indexPage) ([]byte, error) {
-	if p.Total == 0 || p.Total > maxStored || p.Offset != off {
-		return nil, fmt.Errorf("index piece at %d of %d, asked %d: %w", p.Offset, p.Total, off, ErrProtocol)
-	}
-	if off > 0 && (p.Total != first.Total || p.Next != first.Next || p.More != first.More || p.Codec != first.Codec) {
-		return nil, fmt.Errorf("index piece at %d disagrees with the first: %w", off, ErrProtocol)
-	}
-	if len(p.Data) > base64.StdEncoding.EncodedLen(indexBudget) {
-		return nil, fmt.Errorf("index piece of %d bytes: %w", len(p.Data), ErrProtocol)
-	}
-	b, err := base64.StdEncoding.DecodeString(p.Data)
 	if err != nil {
-		return nil, fmt.Errorf("index piece: %v: %w", err, ErrProtocol)
+		return nil, 0, false, fmt.Errorf("index since %d from %s: %w", since, p.device, err)
 	}
-	if len(b) == 0 || len(b) > indexBudget || uint64(len(b)) > p.Total-off {
-		return nil, fmt.Errorf("index piece of %d bytes at %d of %d: %w", len(b), off, p.Total, ErrProtocol)
+	r := dc.do(ctx, request{op: opIndex, since: since})
+	if r.err != nil {
+		return nil, 0, false, fmt.Errorf("index since %d from %s: %w", since, p.device, r.err)
 	}
-	return b, nil
-}
-
-// answerIndexPiece answers an in-band index query: the page, or when the
-// page is one version over indexBudget, its piece at q.Offset.
-func (s *Swarm) answerIndexPiece(q indexQuery) (xml.TokenReader, error) {
-	body, next, more, err := s.indexPage(q.Since, indexBudget, &s.pageHint)
-	if err != nil {
-		s.log.Warn("sync: serving index", "err", err)
-		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
-	}
-	page := indexPage{Next: next, More: more, Codec: "zstd"}
-	if len(body) <= indexBudget && q.Offset == 0 {
-		return page.tokens(body), nil
-	}
-	if q.Offset >= uint64(len(body)) || len(body) > maxStored {
-		return nil, stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest}
-	}
-	page.Offset, page.Total = q.Offset, uint64(len(body))
-	if s.tune.indexPieceServed != nil {
-		s.tune.indexPieceServed()
-	}
-	return page.tokens(body[q.Offset:min(uint64(len(body)), q.Offset+indexBudget)]), nil
+	p.recv.add(len(r.stored))
+	return parseIndexBody(r.codec, r.stored, s.index.dec, since)
 }

@@ -1,12 +1,9 @@
 package peers
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,23 +32,23 @@ func bigVersion(t testing.TB, db *meta.DB, path string, n int) {
 func TestIndexSync(t *testing.T) {
 	srv := prosodytest.Start(t)
 	cases := []struct {
-		name   string
-		mod    func(*Options)
-		files  int
-		refs   int // chunk refs of one extra version
-		direct bool
+		name  string
+		mod   func(*Options)
+		files int
+		refs  int    // chunk refs of one extra version
+		via   string // the transport b's status shows
 	}{
-		{"Direct2000Files", func(*Options) {}, 2000, 0, true},
-		{"Direct5000Refs", func(*Options) {}, 0, 5000, true},
-		{"InBand200Files", inBandOnly, 200, 0, false},
-		{"InBandVersionInPieces", inBandOnly, 0, 600, false},
+		{"Direct2000Files", func(*Options) {}, 2000, 0, "direct "},
+		{"Direct5000Refs", func(*Options) {}, 0, 5000, "direct "},
+		{"Relay2000Files", relayOnly, 2000, 0, "relay " + srv.Proxy65},
+		{"InBand200Files", inBandOnly, 200, 0, "in-band"},
+		{"InBand600Refs", inBandOnly, 0, 600, "in-band"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			user := fmt.Sprintf("index%d", i)
 			srv.Register(t, user, testPass)
-			var pieces atomic.Int64
-			a := newDevice(t, srv, user, func(o *Options) { o.tune.indexPieceServed = func() { pieces.Add(1) } })
+			a := newDevice(t, srv, user)
 			var changes []meta.Change
 			for f := range tc.files {
 				changes = append(changes, meta.Change{Kind: meta.Created, Path: fmt.Sprintf("dir%02d/file-%05d.txt", f%50, f), File: meta.FileContent([]byte{byte(f)}, time.Now())})
@@ -81,19 +78,11 @@ func TestIndexSync(t *testing.T) {
 					t.Fatalf("big: %d refs, err %v; want %d", len(v.Chunks), err, tc.refs)
 				}
 			}
-			// An in-band version over indexBudget must have gone in pieces.
-			if wantPieces := !tc.direct && tc.refs > 0; (pieces.Load() >= 2) != wantPieces {
-				t.Fatalf("%d index pieces served", pieces.Load())
-			}
 			if a.sess() != sa || b.sess() != sb {
 				t.Fatal("a session was replaced: the server closed a stream (stanza too large?)")
 			}
-			p := b.peer(t, a)
-			p.mu.Lock()
-			direct := p.dc != nil
-			p.mu.Unlock()
-			if direct != tc.direct {
-				t.Fatalf("data channel used: %v, want %v", direct, tc.direct)
+			if via := b.transportTo(t, a); !strings.HasPrefix(via, tc.via) {
+				t.Fatalf("b's data channel to a: %q, want %q", via, tc.via)
 			}
 		})
 	}
@@ -103,43 +92,6 @@ func (d *testDevice) sess() any {
 	d.sw.mu.Lock()
 	defer d.sw.mu.Unlock()
 	return d.sw.sess
-}
-
-func TestIndexPiece(t *testing.T) {
-	data := bytes.Repeat([]byte{7}, 100)
-	enc := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-	first := indexPage{Next: 5, Codec: "zstd", Total: 150, Data: enc(data)}
-	cases := []struct {
-		name  string
-		page  indexPage
-		off   uint64
-		first indexPage
-		n     int // bytes accepted; 0 = refused
-	}{
-		{"first", first, 0, indexPage{}, 100},
-		{"second", indexPage{Next: 5, Codec: "zstd", Offset: 100, Total: 150, Data: enc(data[:50])}, 100, first, 50},
-		{"not where asked", indexPage{Next: 5, Codec: "zstd", Offset: 90, Total: 150, Data: enc(data[:50])}, 100, first, 0},
-		{"past total", indexPage{Next: 5, Codec: "zstd", Offset: 100, Total: 150, Data: enc(data)}, 100, first, 0},
-		{"total changed", indexPage{Next: 5, Codec: "zstd", Offset: 100, Total: 151, Data: enc(data[:50])}, 100, first, 0},
-		{"next changed", indexPage{Next: 6, Codec: "zstd", Offset: 100, Total: 150, Data: enc(data[:50])}, 100, first, 0},
-		{"empty", indexPage{Next: 5, Codec: "zstd", Offset: 100, Total: 150}, 100, first, 0},
-		{"total over the bound", indexPage{Next: 5, Total: maxStored + 1, Data: enc(data)}, 0, indexPage{}, 0},
-		{"piece over the budget", indexPage{Next: 5, Total: 1 << 20, Data: enc(make([]byte, indexBudget+1))}, 0, indexPage{}, 0},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			b, err := tc.page.piece(tc.off, tc.first)
-			if tc.n == 0 {
-				if !errors.Is(err, ErrProtocol) {
-					t.Fatalf("accepted (%d bytes, err %v)", len(b), err)
-				}
-				return
-			}
-			if err != nil || len(b) != tc.n {
-				t.Fatalf("%d bytes, err %v; want %d", len(b), err, tc.n)
-			}
-		})
-	}
 }
 
 func FuzzIndexBody(f *testing.F) {
@@ -157,20 +109,6 @@ func FuzzIndexBody(f *testing.F) {
 		vs, _, _, err := parseIndexBody(chunks.CodecZstd, data, c.dec, 0)
 		if err == nil && len(vs) > maxIndexPage {
 			t.Fatalf("%d versions accepted", len(vs))
-		}
-	})
-}
-
-func FuzzIndexPiece(f *testing.F) {
-	f.Add(uint64(0), uint64(100), uint64(5), "AAAA")
-	f.Fuzz(func(t *testing.T, off, total, next uint64, data string) {
-		p := indexPage{Next: next, Offset: off, Total: total, Data: data}
-		b, err := p.piece(off, p)
-		if err != nil {
-			return
-		}
-		if len(b) == 0 || len(b) > indexBudget || uint64(len(b)) > total-off {
-			t.Fatalf("piece of %d bytes at %d of %d accepted", len(b), off, total)
 		}
 	})
 }

@@ -48,6 +48,9 @@ func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 		// XEP-0199: anyone may ping us, the server included.
 		return sendReply(t, iq.Result(nil))
 	}
+	if payload.Name.Space == nsBytestreams || payload.Name.Space == nsIBB {
+		return s.onStreamIQ(t, d, iq, &payload)
+	}
 	if payload.Name.Space != NS {
 		return nil
 	}
@@ -62,8 +65,6 @@ func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 	}
 	var reply xml.TokenReader
 	switch payload.Name.Local {
-	case "index":
-		reply, err = s.answerIndex(d, &payload)
 	case "notify":
 		reply, err = s.answerNotify(d, &payload, iq.From)
 	case "keep":
@@ -74,28 +75,50 @@ func (s *Swarm) onIQ(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 		err = s.answerDevices(d, &payload, iq.From)
 	case "dial":
 		reply, err = s.answerDial(d, &payload)
-	case "chunk":
-		reply, err = s.answerChunk(d, &payload)
 	default:
 		err = stanza.Error{Type: stanza.Cancel, Condition: stanza.FeatureNotImplemented}
 	}
+	return s.reply(t, iq, payload.Name.Local, reply, err)
+}
+
+// reply answers iq: its result with payload r, or the stanza error err
+// maps to (bad-request for a malformed payload, which is logged).
+func (s *Swarm) reply(t xmlstream.TokenReadEncoder, iq stanza.IQ, what string, r xml.TokenReader, err error) error {
 	if err != nil {
 		var se stanza.Error
 		if !errors.As(err, &se) {
-			s.log.Warn("xmpp: bad latus IQ", "from", iq.From, "payload", payload.Name.Local, "err", err)
+			s.log.Warn("xmpp: bad IQ from a peer", "from", iq.From, "payload", what, "err", err)
 			se = stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest}
 		}
 		return sendReply(t, iq.Error(se))
 	}
-	return sendReply(t, iq.Result(reply))
+	return sendReply(t, iq.Result(r))
 }
 
-func (s *Swarm) answerIndex(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {
-	var q indexQuery
-	if err := d.DecodeElement(&q, start); err != nil {
-		return nil, err
+// onStreamIQ takes bytestream IQs (XEP-0065 offers, XEP-0047 streams):
+// only from an online device of an allowed account, whose fingerprint
+// the data channel will then check.
+func (s *Swarm) onStreamIQ(t xmlstream.TokenReadEncoder, d *xml.Decoder, iq stanza.IQ, payload *xml.StartElement) error {
+	if iq.Type != stanza.SetIQ {
+		return nil
 	}
-	return s.answerIndexPiece(q)
+	p := s.peerByJID(iq.From)
+	if p == nil || s.checkDevice(iq.From) != nil {
+		// Peers are added only for approved devices; a removal since
+		// drops it here too, before the channel's own certificate check.
+		s.log.Warn("xmpp: bytestream IQ from a JID that is not an online peer refused", "from", iq.From, "payload", payload.Name.Local)
+		return sendReply(t, iq.Error(stanza.Error{Type: stanza.Cancel, Condition: stanza.NotAcceptable}))
+	}
+	var (
+		r   xml.TokenReader
+		err error
+	)
+	if payload.Name.Space == nsIBB {
+		err = s.answerIBB(iq, d, payload, p)
+	} else {
+		r, err = s.answerStreamOffer(iq, d, payload, p)
+	}
+	return s.reply(t, iq, payload.Name.Local, r, err)
 }
 
 func (s *Swarm) answerNotify(d *xml.Decoder, start *xml.StartElement, from jid.JID) (xml.TokenReader, error) {
@@ -119,30 +142,6 @@ func (s *Swarm) answerDial(d *xml.Decoder, start *xml.StartElement) (xml.TokenRe
 		return nil, err
 	}
 	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NS, Local: "dial"}, Attr: []xml.Attr{attr("addrs", joinAddrs(s.dataAddrs()))}}), nil
-}
-
-func (s *Swarm) answerChunk(d *xml.Decoder, start *xml.StartElement) (xml.TokenReader, error) {
-	var q chunkQuery
-	if err := d.DecodeElement(&q, start); err != nil {
-		return nil, err
-	}
-	id, err := q.parse()
-	if err != nil {
-		return nil, err
-	}
-	codec, stored, err := s.readStored(id)
-	if errors.Is(err, chunks.ErrNotFound) {
-		return nil, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound}
-	}
-	if err != nil {
-		s.log.Warn("inband: read chunk", "chunk", id.Short(), "err", err)
-		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
-	}
-	if q.Offset > int64(len(stored)) {
-		return nil, stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest}
-	}
-	piece := stored[q.Offset:min(int64(len(stored)), q.Offset+PieceSize)]
-	return chunkPiece{ID: q.ID, Offset: q.Offset, Total: int64(len(stored)), Codec: uint8(codec)}.tokens(piece), nil
 }
 
 // readStored is Store.ReadStored, corrupted on purpose by the test hook.

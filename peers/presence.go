@@ -45,14 +45,13 @@ type peer struct {
 	served atomic.Int64 // chunks it served us, for Sources order
 	failed atomic.Int64
 
-	inBand chan struct{} // in-band chunk IQs in flight to it (inBandPerPeer)
-	recv   meter         // bytes of chunks and index pages it sent us
+	recv meter // bytes of chunks and index pages it sent us
 
 	dialMu    sync.Mutex // one data-channel dial at a time
 	mu        sync.Mutex // guards addrs, dc and dialAfter
-	addrs     []string   // data channel addresses (announced, or asked with dial)
+	addrs     []string   // direct data channel addresses (announced, or asked with dial)
 	dc        *dataConn
-	dialAfter time.Time // no data-channel dial before this (after a failure)
+	dialAfter time.Time // no data-channel dial before this (after every transport failed)
 }
 
 func (p *peer) poke(ch chan struct{}) {
@@ -269,7 +268,6 @@ func (s *Swarm) addPeer(from jid.JID, lp presencePayload) bool {
 		device: lp.Device, jid: from, fingerprint: lp.Fingerprint, announced: lp.Addrs, epoch: meta.Epoch{ID: lp.Epoch, Base: lp.Base},
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		pullCh: make(chan struct{}, 1), notifyCh: make(chan struct{}, 1), decisionsCh: make(chan struct{}, 1),
-		inBand: make(chan struct{}, inBandPerPeer),
 	}
 	p.seq.Store(lp.Seq)
 	if from.Bare().Equal(s.bare) {

@@ -32,8 +32,9 @@ type tuning struct {
 	iqTimeout              time.Duration
 	keepTimeout            time.Duration // a keep request may fetch its chunks first
 	trustWait              time.Duration // how long the data channel waits for an unknown fingerprint's presence
-	dialRetry              time.Duration // after a failed data-channel dial, use in-band this long
+	dialRetry              time.Duration // after every transport failed, no new data channel this long
 	dialStagger            time.Duration // a data-channel address's head start over the next
+	directTimeout          time.Duration // for direct TCP to any address, before the relay is tried
 
 	interfaceAddrs func() ([]net.Addr, error) // net.InterfaceAddrs; tests replace it
 	dataAddrs      func() []string            // replaces the announced addresses (tests of changes)
@@ -42,9 +43,9 @@ type tuning struct {
 	// test hooks
 	announceFingerprint string // announce this instead of the real fingerprint
 	corruptServe        bool   // flip a byte of every chunk served
-	noDataChannel       bool   // never dial the data channel (in-band only)
+	noDirect            bool   // never dial a peer directly
+	noRelay             bool   // never use the server's bytestream proxy
 	noAddrInPresence    bool   // leave addr out of presence (peers ask with dial)
-	indexPieceServed    func() // an in-band index page went out split by bytes
 	impersonate         string // announce this fingerprint and the device id it starts with
 	latePongs           bool   // keepalive pings never get an answer in time
 }
@@ -55,7 +56,7 @@ func defaultTuning() tuning {
 		pingEvery: 30 * time.Second, pingTimeout: 10 * time.Second,
 		loginTimeout: 15 * time.Second, iqTimeout: 30 * time.Second,
 		keepTimeout: 2 * time.Minute, trustWait: 2 * time.Second,
-		dialRetry: 30 * time.Second, dialStagger: dialStagger,
+		dialRetry: 30 * time.Second, dialStagger: dialStagger, directTimeout: 5 * time.Second,
 		interfaceAddrs: net.InterfaceAddrs,
 	}
 }
@@ -282,6 +283,7 @@ func (s *Swarm) serve(sess *xmpp.Session) {
 	s.sess, s.sessCtx = nil, nil
 	s.mu.Unlock()
 	s.dropAllPeers()
+	s.ibb.closeAll()
 }
 
 // keepalive pings the server (XEP-0199); an unanswered ping means the

@@ -2,7 +2,6 @@ package peers
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/xml"
 	"fmt"
@@ -31,12 +30,6 @@ const NS = "urn:latus:0"
 const (
 	// maxStanza bounds every stanza Latus sends.
 	maxStanza = 16 << 10
-	// PieceSize is the largest slice of a chunk's stored bytes one in-band
-	// chunk IQ carries (≤ 11 KiB once base64-encoded).
-	PieceSize = 8 << 10
-	// indexBudget bounds the (compressed) versions of one in-band index
-	// page or piece (≤ 14 KiB once base64-encoded).
-	indexBudget = 10 << 10
 	// maxIndexRaw bounds the decompressed versions of one index page.
 	maxIndexRaw = 4 << 20
 	// maxIndexPage bounds the versions one index page may carry.
@@ -110,28 +103,6 @@ func validAddr(a string) error {
 	return nil
 }
 
-// indexQuery asks for a device's index after position Since, or for the
-// piece at Offset of a page split by bytes (index.go).
-type indexQuery struct {
-	XMLName xml.Name `xml:"urn:latus:0 index"`
-	Since   uint64   `xml:"since,attr"`
-	Offset  uint64   `xml:"offset,attr,omitempty"`
-}
-
-// indexPage answers an indexQuery: the versions, each length-prefixed
-// (uvarint) in meta's binary form, concatenated and base64-encoded.
-type indexPage struct {
-	XMLName xml.Name `xml:"urn:latus:0 index"`
-	Next    uint64   `xml:"next,attr"`
-	More    bool     `xml:"more,attr"`
-	Codec   string   `xml:"codec,attr,omitempty"` // "zstd" or "" (none)
-	// Total, when not 0, is the size of a page split by bytes; Data is
-	// then its piece at Offset.
-	Offset uint64 `xml:"offset,attr,omitempty"`
-	Total  uint64 `xml:"total,attr,omitempty"`
-	Data   string `xml:",chardata"`
-}
-
 // encodeVersions is the body of an index page.
 func encodeVersions(vs []meta.FileVersion) ([]byte, error) {
 	var b []byte
@@ -144,30 +115,6 @@ func encodeVersions(vs []meta.FileVersion) ([]byte, error) {
 		b = append(b, enc...)
 	}
 	return b, nil
-}
-
-// decode checks the page and returns its versions. It allocates at most
-// about the size of its input.
-func (p indexPage) decode(since uint64, dec *zstd.Decoder) ([]meta.FileVersion, error) {
-	if len(p.Data) > base64.StdEncoding.EncodedLen(indexBudget) || p.Total != 0 {
-		return nil, fmt.Errorf("index page of %d bytes (total %d): %w", len(p.Data), p.Total, ErrProtocol)
-	}
-	raw, err := base64.StdEncoding.DecodeString(p.Data)
-	if err != nil {
-		return nil, fmt.Errorf("index page: %v: %w", err, ErrProtocol)
-	}
-	return decodePageBody(raw, p.Codec, dec, since, p.Next, p.More)
-}
-
-func (p indexPage) tokens(body []byte) xml.TokenReader {
-	attrs := []xml.Attr{attr("next", strconv.FormatUint(p.Next, 10)), attr("more", strconv.FormatBool(p.More))}
-	if p.Codec != "" {
-		attrs = append(attrs, attr("codec", p.Codec))
-	}
-	if p.Total != 0 {
-		attrs = append(attrs, attr("offset", strconv.FormatUint(p.Offset, 10)), attr("total", strconv.FormatUint(p.Total, 10)))
-	}
-	return element("index", attrs, []byte(base64.StdEncoding.EncodeToString(body)))
 }
 
 // decodeBounded decompresses src with dec, which must have been made by
@@ -221,71 +168,21 @@ type dialPayload struct {
 	Addrs   string   `xml:"addrs,attr,omitempty"`
 }
 
-// chunkQuery asks for the piece of a chunk's stored form at Offset.
-type chunkQuery struct {
-	XMLName xml.Name `xml:"urn:latus:0 chunk"`
-	ID      string   `xml:"id,attr"`
-	Offset  int64    `xml:"offset,attr"`
-}
-
-func (q chunkQuery) parse() (chunks.ID, error) {
-	id, err := chunks.ParseID(q.ID)
-	if err != nil {
-		return id, fmt.Errorf("chunk query: %v: %w", err, ErrProtocol)
-	}
-	if q.Offset < 0 || q.Offset > maxStored {
-		return id, fmt.Errorf("chunk query: offset %d: %w", q.Offset, ErrProtocol)
-	}
-	return id, nil
-}
-
-// chunkPiece answers a chunkQuery: Total stored bytes in Codec, and the
-// piece at Offset, base64-encoded.
-type chunkPiece struct {
-	XMLName xml.Name `xml:"urn:latus:0 chunk"`
-	ID      string   `xml:"id,attr"`
-	Offset  int64    `xml:"offset,attr"`
-	Total   int64    `xml:"total,attr"`
-	Codec   uint8    `xml:"codec,attr"`
-	Data    string   `xml:",chardata"`
-}
-
-// decode checks the piece against the query it answers.
-func (p chunkPiece) decode(id chunks.ID, offset int64) ([]byte, error) {
-	if p.ID != id.String() || p.Offset != offset {
-		return nil, fmt.Errorf("chunk piece for %.70s@%d, asked %s@%d: %w", p.ID, p.Offset, id.Short(), offset, ErrProtocol)
-	}
-	if p.Total < 0 || p.Total > maxStored || p.Offset > p.Total {
-		return nil, fmt.Errorf("chunk piece: total %d: %w", p.Total, ErrProtocol)
-	}
-	if !knownCodec(chunks.Codec(p.Codec)) {
-		return nil, fmt.Errorf("chunk piece: codec %d: %w", p.Codec, ErrProtocol)
-	}
-	if base64.StdEncoding.DecodedLen(len(p.Data)) > PieceSize+3 {
-		return nil, fmt.Errorf("chunk piece: %d base64 bytes: %w", len(p.Data), ErrProtocol)
-	}
-	b, err := base64.StdEncoding.DecodeString(p.Data)
-	if err != nil {
-		return nil, fmt.Errorf("chunk piece: %v: %w", err, ErrProtocol)
-	}
-	if len(b) > PieceSize || int64(len(b)) > p.Total-p.Offset || (len(b) == 0 && p.Offset < p.Total) {
-		return nil, fmt.Errorf("chunk piece: %d bytes at %d of %d: %w", len(b), p.Offset, p.Total, ErrProtocol)
-	}
-	return b, nil
-}
-
-func (p chunkPiece) tokens(data []byte) xml.TokenReader {
-	return element("chunk", []xml.Attr{
-		attr("id", p.ID), attr("offset", strconv.FormatInt(p.Offset, 10)),
-		attr("total", strconv.FormatInt(p.Total, 10)), attr("codec", strconv.Itoa(int(p.Codec))),
-	}, []byte(base64.StdEncoding.EncodeToString(data)))
-}
-
 func knownCodec(c chunks.Codec) bool { return c == chunks.CodecNone || c == chunks.CodecZstd }
 
 type xmlAttr = xml.Attr
 
 func attr(name, value string) xml.Attr { return xml.Attr{Name: xml.Name{Local: name}, Value: value} }
+
+// attrValue is the value of the attribute name, "" without one.
+func attrValue(as []xml.Attr, name string) string {
+	for _, a := range as {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
 
 // element is <name xmlns='urn:latus:0' attrs…>text</name>.
 func element(name string, attrs []xml.Attr, text []byte) xml.TokenReader {
@@ -293,8 +190,19 @@ func element(name string, attrs []xml.Attr, text []byte) xml.TokenReader {
 	if len(text) > 0 {
 		inner = xmlstream.Token(xml.CharData(text))
 	}
-	return xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: NS, Local: name}, Attr: attrs})
+	return wrapNS(NS, name, attrs, inner)
 }
+
+// wrapNS is <name xmlns=ns attrs…>inner</name>.
+func wrapNS(ns, name string, attrs []xml.Attr, inner xml.TokenReader) xml.TokenReader {
+	return xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: ns, Local: name}, Attr: attrs})
+}
+
+// chars is text content.
+func chars(s string) xml.TokenReader { return xmlstream.Token(xml.CharData(s)) }
+
+// multi is the elements rs one after another.
+func multi(rs ...xml.TokenReader) xml.TokenReader { return xmlstream.MultiReader(rs...) }
 
 // unmarshalPayload decodes one payload element from raw XML, as the fuzz
 // tests feed it; the session path decodes from the stream the same way.

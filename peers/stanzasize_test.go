@@ -2,6 +2,7 @@ package peers
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"strings"
 	"testing"
@@ -36,9 +37,9 @@ func TestStanzaSizes(t *testing.T) {
 		name    string
 		payload xml.TokenReader
 	}{
-		{"chunk piece", chunkPiece{ID: ids[0].String(), Offset: maxStored, Total: maxStored, Codec: 1}.tokens(make([]byte, PieceSize))},
-		{"index page", indexPage{Next: 1 << 62, More: true, Codec: "zstd"}.tokens(make([]byte, indexBudget))},
-		{"index piece", indexPage{Next: 1 << 62, More: true, Codec: "zstd", Offset: maxStored, Total: maxStored}.tokens(make([]byte, indexBudget))},
+		{"in-band data", wrapNS(nsIBB, "data", []xml.Attr{attr("sid", strings.Repeat("s", 64)), attr("seq", "65535")}, chars(base64.StdEncoding.EncodeToString(make([]byte, ibbBlockSize))))},
+		{"in-band open", ibbOpen(strings.Repeat("s", 64), ibbBlockSize)},
+		{"streamhost offer", streamOffer{SID: strings.Repeat("s", 64), Hosts: []streamhost{{JID: full, Addr: longAddr}}}.tokens()},
 		{"keep", keepRequestTokens(keep)},
 		{"kept", keptTokens(keep.Nonce, kept)},
 		{"presence", presencePayload{Device: fp[:16], Fingerprint: fp, Seq: 1 << 62, Epoch: 1<<64 - 1, Base: 1 << 62, Addrs: joinAddrs(addrs), Name: strings.Repeat("n", maxNameLen)}.tokens()},

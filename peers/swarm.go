@@ -70,9 +70,10 @@ type DeviceStatus struct {
 	Online   bool
 	Seq      uint64 // highest index position merged from it
 	DataAddr string // the addresses it announced, space-separated
-	// Direct is the address of the data connection to it in use, "" when
-	// there is none (chunks and index pages then travel in-band).
-	Direct string
+	// Transport is what carries the data channel to it now: "direct
+	// ADDR", "relay PROXY-JID" (the server's SOCKS5 proxy) or "in-band"
+	// (through the XMPP server); "" before any data moved.
+	Transport string
 	// Received counts the bytes of chunks and index pages it sent since
 	// it came online; RecvRate is their rate over the last 5–10 s (bytes/s).
 	Received int64
@@ -107,13 +108,15 @@ type Swarm struct {
 	closed  bool
 	// announced is the data channel's address list as last announced.
 	announced string
+	proxy     proxyFound // the server's bytestream proxy, for the session it was looked up in
+
+	ibb ibbStreams // in-band streams (XEP-0047), open while their session is
 
 	keeps        chan struct{}                 // one slot per keep request being answered
 	pendingKeeps map[chunks.Nonce]*pendingKeep // keep requests sent, by nonce; guarded by mu
 	index        *indexCodec
 
 	lastRecv   atomic.Int64 // unix ns of the last stanza the session delivered to the handler
-	pageHint   atomic.Int64 // versions in the last in-band index page served
 	directHint atomic.Int64 // versions in the last data-channel index page served
 }
 
@@ -227,7 +230,7 @@ func (s *Swarm) Devices() []DeviceStatus {
 		if p := s.peers[d.Device]; p != nil {
 			p.mu.Lock()
 			if p.dc != nil && p.dc.alive() {
-				d.Direct = p.dc.addr
+				d.Transport = p.dc.transport
 			}
 			p.mu.Unlock()
 			d.Received, d.RecvRate = p.recv.read()
@@ -274,6 +277,22 @@ func (s *Swarm) Sources() []chunks.Source {
 		out[i] = &deviceSource{s: s, p: p}
 	}
 	return out
+}
+
+// goOwned runs f in a goroutine the swarm waits for at Close, unless the
+// swarm is closing; it reports whether f runs.
+func (s *Swarm) goOwned(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 func cmpString(a, b string) int {

@@ -3,6 +3,7 @@ package peers
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,13 +12,16 @@ import (
 	"github.com/uberan/latus/meta"
 )
 
-func inBandOnly(o *Options) { o.tune.noDataChannel = true }
+// relayOnly and inBandOnly leave a device the transports after direct TCP.
+func relayOnly(o *Options)  { o.tune.noDirect = true }
+func inBandOnly(o *Options) { o.tune.noDirect, o.tune.noRelay = true, true }
 
 var transports = []struct {
 	name string
 	mod  func(*Options)
 }{
-	{"DataChannel", func(*Options) {}},
+	{"Direct", func(*Options) {}},
+	{"Relay", relayOnly},
 	{"InBand", inBandOnly},
 }
 
@@ -32,12 +36,13 @@ func TestChunkTransfer(t *testing.T) {
 		user       string
 		size       int
 		modA, modB func(*Options)
-		direct     bool
+		via        string // a's transport to b, as status shows it
 	}{
-		{"DataChannel", "alice", chunks.MaxChunk, func(*Options) {}, func(*Options) {}, true},
-		{"DataChannelAddressByDialIQ", "alice", chunks.MaxChunk, func(*Options) {}, func(o *Options) { o.tune.noAddrInPresence = true }, true},
-		{"InBand", "unlimited", chunks.MaxChunk, inBandOnly, func(*Options) {}, false},
-		{"InBandRateLimited", "alice", 3*PieceSize + 100, inBandOnly, func(*Options) {}, false},
+		{"Direct", "alice", chunks.MaxChunk, func(*Options) {}, func(*Options) {}, "direct 127.0.0.1:"},
+		{"DirectAddressByDialIQ", "alice", chunks.MaxChunk, func(*Options) {}, func(o *Options) { o.tune.noAddrInPresence = true }, "direct 127.0.0.1:"},
+		{"Relay", "alice", chunks.MaxChunk, relayOnly, func(*Options) {}, "relay " + srv.Proxy65},
+		{"InBand", "unlimited", chunks.MaxChunk, inBandOnly, func(*Options) {}, "in-band"},
+		{"InBandRateLimited", "alice", 3*ibbBlockSize + 100, inBandOnly, func(*Options) {}, "in-band"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,19 +65,12 @@ func TestChunkTransfer(t *testing.T) {
 			if !bytes.Equal(got, data) {
 				t.Fatal("fetched bytes differ")
 			}
-			p := a.peer(t, b)
-			p.mu.Lock()
-			direct := p.dc != nil
-			p.mu.Unlock()
-			if direct != tc.direct {
-				t.Fatalf("data channel used: %v", direct)
-			}
 			for _, d := range a.sw.Devices() {
 				if d.Device != b.id.Device {
 					continue
 				}
-				if (d.Direct != "") != tc.direct || d.Received < int64(len(data)) || d.RecvRate <= 0 {
-					t.Fatalf("a's status of b: %+v", d)
+				if !strings.HasPrefix(d.Transport, tc.via) || d.Received < int64(len(data)) || d.RecvRate <= 0 {
+					t.Fatalf("a's status of b: %+v, want transport %q", d, tc.via)
 				}
 			}
 		})

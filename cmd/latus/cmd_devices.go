@@ -158,9 +158,9 @@ func deviceReports(id *identity.Identity, account string, ks []peers.KnownDevice
 			Online: k.Online, FirstSeen: k.FirstSeen, LastSeen: k.LastSeen, Chunks: held[k.Device],
 		}
 		if k.Online && k.State == devices.Approved {
-			r.Transport = "in-band"
-			if k.Direct != "" {
-				r.Transport = "direct " + k.Direct
+			r.Transport = k.Transport
+			if r.Transport == "" {
+				r.Transport = "no data channel yet"
 			}
 		}
 		out = append(out, r)

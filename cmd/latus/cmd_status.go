@@ -101,9 +101,9 @@ func runStatus(ctx context.Context, g *globalOptions, out io.Writer) error {
 	for _, dev := range r.Devices {
 		state, via := "offline", ""
 		if dev.Online {
-			state, via = "online", "in-band"
-			if dev.Direct != "" {
-				via = "direct " + dev.Direct
+			state, via = "online", dev.Transport
+			if via == "" {
+				via = "no data channel yet"
 			}
 			via += ", receiving " + humanBytes(int64(dev.RecvRate)) + "/s"
 		}

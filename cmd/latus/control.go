@@ -76,9 +76,10 @@ type deviceReport struct {
 	Device string `json:"device"`
 	JID    string `json:"jid"`
 	Online bool   `json:"online"`
-	// Direct is the peer address of the data connection in use; empty
-	// when data moves in-band through the XMPP server (or nothing moved yet).
-	Direct string `json:"direct,omitempty"`
+	// Transport carries the data channel to it: "direct ADDR", "relay
+	// PROXY-JID" (the XMPP server's SOCKS5 proxy) or "in-band" (through
+	// the XMPP server); empty before any data moved.
+	Transport string `json:"transport,omitempty"`
 	// RecvRate is bytes/s received from it lately (chunks, index pages).
 	RecvRate float64 `json:"recv_rate"`
 }

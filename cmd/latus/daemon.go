@@ -294,7 +294,7 @@ func (d *daemon) status() statusReport {
 	r.Watches = d.watches.reports()
 	if s := d.swarm.Load(); s != nil {
 		for _, dev := range s.Devices() {
-			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online, Direct: dev.Direct, RecvRate: dev.RecvRate})
+			r.Devices = append(r.Devices, deviceReport{Device: dev.Device, JID: dev.JID, Online: dev.Online, Transport: dev.Transport, RecvRate: dev.RecvRate})
 		}
 	}
 	return r

@@ -76,6 +76,13 @@ type settings struct {
 	unlimited []string // localparts listed in mod_limits' unlimited_jids
 	netns     string
 	ips       []string
+	noProxy   bool
+}
+
+// NoProxy65 leaves the mod_proxy65 component out, as on a server that
+// offers no bytestream proxy; Proxy65 and Proxy65Addr are then "".
+func NoProxy65() Option {
+	return func(s *settings) { s.noProxy = true }
 }
 
 // InNetns runs the server in the network namespace at path (e.g.
@@ -125,7 +132,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	s.Port = c2s
 	s.Addr = net.JoinHostPort(s.ips[0], strconv.Itoa(c2s))
-	s.Proxy65, s.Proxy65Addr = "proxy."+Domain, net.JoinHostPort(s.ips[0], strconv.Itoa(proxy))
+	if !set.noProxy {
+		s.Proxy65, s.Proxy65Addr = "proxy."+Domain, net.JoinHostPort(s.ips[0], strconv.Itoa(proxy))
+	}
 	if err := s.writeFiles(c2s, proxy, set); err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +174,8 @@ run_as_root = %[1]s
 daemonize = false
 pidfile = %[2]q
 data_path = %[3]q
-interfaces = { %[13]s }
-local_interfaces = { %[13]s }
+interfaces = { %[12]s }
+local_interfaces = { %[12]s }
 c2s_ports = { %[4]d }
 modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "posix", "limits", "carbons", "blocklist", "smacks" }
 modules_disabled = { "s2s" }
@@ -181,14 +190,15 @@ c2s_require_encryption = true
 storage = "internal"
 log = { info = %[6]q; error = %[7]q }
 proxy65_ports = { %[8]d }
-proxy65_interfaces = { %[13]s }
+proxy65_interfaces = { %[12]s }
 VirtualHost %[9]q
 	ssl = { certificate = %[10]q; key = %[11]q }
-Component %[12]q "proxy65"
-	proxy65_address = %[14]q
 `, runAsRoot, filepath.Join(s.Dir, "prosody.pid"), data, c2s, luaJIDs(set.unlimited),
 		filepath.Join(s.Dir, "prosody.log"), filepath.Join(s.Dir, "prosody.err"),
-		proxy, Domain, certPath, keyPath, s.Proxy65, luaStrings(s.ips), s.ips[0])
+		proxy, Domain, certPath, keyPath, luaStrings(s.ips))
+	if !set.noProxy {
+		cfg += fmt.Sprintf("Component %q \"proxy65\"\n\tproxy65_address = %q\n", s.Proxy65, s.ips[0])
+	}
 	return os.WriteFile(s.config, []byte(cfg), 0o600)
 }
 
