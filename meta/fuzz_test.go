@@ -23,7 +23,7 @@ func fuzzPage(data []byte) []FileVersion {
 func fuzzSeed(vs ...FileVersion) []byte {
 	var b []byte
 	for _, v := range vs {
-		b = v.appendBinary(b)
+		b = append(b, v.encode()...)
 	}
 	return b
 }
@@ -37,6 +37,8 @@ func FuzzMerge(f *testing.F) {
 		remote("d", tombstoneOf(KindDir, t0), "B", 5, Vector{"A": 1, "B": 5}),
 		remote("d/new", FileContent([]byte("n"), t0), "B", 6, Vector{"B": 6}),
 		remote("g/x", DirContent(t0), "B", 7, Vector{"B": 7}),
+		remote("d/small", InlineContent([]byte("inline"), t0), "B", 8, Vector{"B": 8}),
+		remote("d/f", InlineContent([]byte("theirs, inline"), t0), "B", 9, Vector{"A": 1, "B": 9}),
 	))
 	f.Add(fuzzSeed(remote("g", DirContent(t0), "C", 1, Vector{"C": 1}), remote("../x", DirContent(t0), "C", 2, Vector{"C": 2})))
 	f.Add([]byte{1, 1, 'a'})

@@ -277,11 +277,11 @@ func (im *importer) putFile(full string, f *FileVersion) error {
 		return err
 	}
 	defer r.Close()
-	refs, hash, size, err := im.store.PutStream(contextReader{im.ctx, r})
+	c, err := PutContent(im.store, contextReader{im.ctx, r})
 	if err != nil {
-		return fmt.Errorf("store content: %w", err)
+		return err
 	}
-	f.Chunks, f.Hash, f.Size = refs, hash, size
+	f.Size, f.Hash, f.Chunks, f.Inline = c.Size, c.Hash, c.Chunks, c.Inline
 	return nil
 }
 

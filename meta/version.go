@@ -59,21 +59,40 @@ func (c ChangeKind) String() string {
 // FileVersion is one state of one path. See the package documentation for
 // how Origin, Seq and Vector order versions across devices.
 type FileVersion struct {
-	Path    string // slash-separated, relative, clean; "" is never a file
-	Kind    Kind
-	Mode    uint32 // permission bits only (0o7777)
-	Size    int64  // bytes of a file; len(Target) for a symlink; 0 for a directory or a tombstone
-	MTime   time.Time
-	Chunks  []chunks.Ref // a file's content, contiguous from offset 0, summing to Size
-	Hash    chunks.ID    // BLAKE3 of the whole content (files); zero for dirs
-	Target  string       // symlink target
-	Deleted bool         // a tombstone: the path was deleted (Kind is what it was)
+	Path   string // slash-separated, relative, clean; "" is never a file
+	Kind   Kind
+	Mode   uint32 // permission bits only (0o7777)
+	Size   int64  // bytes of a file; len(Target) for a symlink; 0 for a directory or a tombstone
+	MTime  time.Time
+	Chunks []chunks.Ref // a file's content, contiguous from offset 0, summing to Size
+	Hash   chunks.ID    // BLAKE3 of the whole content (files); zero for dirs
+	// Inline is the whole content of a small file (1 to InlineMax bytes),
+	// kept in the record instead of as a chunk; Chunks is then empty. It
+	// is on every device that has the version. Never modify it: versions
+	// share it.
+	Inline  []byte
+	Target  string // symlink target
+	Deleted bool   // a tombstone: the path was deleted (Kind is what it was)
 	Change  ChangeKind
 	From    string // previous path, for Renamed
 	Origin  string // device that made this version
 	Seq     uint64 // Origin's sequence number for it
 	Vector  Vector
 }
+
+// InlineMax is the largest content kept inside its version record
+// (FileVersion.Inline) rather than as a chunk. A chunk costs a file of its
+// own, a 4 KiB block at least, an index entry in the chunk store and a
+// fetch by every device that reads it; inline bytes cost their size in
+// meta.db and travel with the index page. 4 KiB is one chunk file's block:
+// up to it the record's copies cost no more disk than the chunk would, and
+// a tree of small files arrives with its metadata (see docs/DESIGN.md,
+// meta, for the measurement).
+const InlineMax = 4096
+
+// IsInline reports whether v's content is inside the record (Inline), so
+// any device that has v has its bytes.
+func (v FileVersion) IsInline() bool { return len(v.Inline) > 0 }
 
 // Live reports whether v is a present file, directory or symlink rather
 // than a tombstone.
