@@ -359,6 +359,11 @@ func (db *DB) newTxn(tx *bolt.Tx) *txn {
 		// These buckets only grow at their end: pack their pages.
 		t.index.FillPercent = 1
 		t.seen.FillPercent = 0.95
+		// These mostly take runs of neighbouring keys (a directory's files,
+		// a batch of an import or a peer's page): bbolt's default split at
+		// half a page would leave every page of them half empty.
+		t.files.FillPercent = 0.9
+		t.historyB.FillPercent = 0.9
 	}
 	t.seq = t.getUint(keySeq)
 	t.pos = t.getUint(keyPos)

@@ -16,15 +16,17 @@ func seedIndexPage(t testing.TB) []byte {
 	vs := []meta.FileVersion{
 		meta.FileContent([]byte("hello"), time.Unix(1700000000, 0)),
 		meta.DirContent(time.Unix(1700000000, 0)),
+		meta.InlineContent([]byte("small, inline"), time.Unix(1700000000, 0)),
 	}
 	vs[0].Path, vs[0].Origin, vs[0].Seq, vs[0].Vector = "a.txt", "0123456789abcdef", 1, meta.Vector{"0123456789abcdef": 1}
 	vs[1].Path, vs[1].Origin, vs[1].Seq, vs[1].Vector = "dir", "0123456789abcdef", 2, meta.Vector{"0123456789abcdef": 2}
+	vs[2].Path, vs[2].Origin, vs[2].Seq, vs[2].Vector = "dir/s", "0123456789abcdef", 3, meta.Vector{"0123456789abcdef": 3, "fedcba9876543210": 1}
 	body, err := encodeVersions(vs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := writeTokens(&b, indexPage{Next: 2}.tokens(body)); err != nil {
+	if err := writeTokens(&b, indexPage{Next: 3}.tokens(body)); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -69,7 +71,7 @@ func TestIndexPageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) != 2 || vs[0].Path != "a.txt" || vs[1].Path != "dir" || p.Next != 2 {
+	if len(vs) != 3 || vs[0].Path != "a.txt" || vs[1].Path != "dir" || string(vs[2].Inline) != "small, inline" || p.Next != 3 {
 		t.Fatalf("decoded %+v", vs)
 	}
 	for _, tc := range []struct{ name, xml string }{

@@ -40,11 +40,14 @@ func TestIndexSync(t *testing.T) {
 		files  int
 		refs   int // chunk refs of one extra version
 		direct bool
+		inline int // bytes of incompressible inline content per file; 0: a forged chunk
 	}{
-		{"Direct2000Files", func(*Options) {}, 2000, 0, true},
-		{"Direct5000Refs", func(*Options) {}, 0, 5000, true},
-		{"InBand200Files", inBandOnly, 200, 0, false},
-		{"InBandVersionInPieces", inBandOnly, 0, 600, false},
+		{"Direct2000Files", func(*Options) {}, 2000, 0, true, 0},
+		{"Direct5000Refs", func(*Options) {}, 0, 5000, true, 0},
+		{"InBand200Files", inBandOnly, 200, 0, false, 0},
+		{"InBandVersionInPieces", inBandOnly, 0, 600, false, 0},
+		{"Direct1000InlineFiles", func(*Options) {}, 1000, 0, true, meta.InlineMax},
+		{"InBand60InlineFiles", inBandOnly, 60, 0, false, meta.InlineMax},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,7 +57,11 @@ func TestIndexSync(t *testing.T) {
 			a := newDevice(t, srv, user, func(o *Options) { o.tune.indexPieceServed = func() { pieces.Add(1) } })
 			var changes []meta.Change
 			for f := range tc.files {
-				changes = append(changes, meta.Change{Kind: meta.Created, Path: fmt.Sprintf("dir%02d/file-%05d.txt", f%50, f), File: meta.FileContent([]byte{byte(f)}, time.Now())})
+				content := meta.FileContent([]byte{byte(f)}, time.Now())
+				if tc.inline > 0 {
+					content = meta.InlineContent(chunks.RandomBytes(uint64(f), tc.inline), time.Now())
+				}
+				changes = append(changes, meta.Change{Kind: meta.Created, Path: fmt.Sprintf("dir%02d/file-%05d.txt", f%50, f), File: content})
 			}
 			for d := range 50 {
 				if tc.files > 0 {
@@ -79,6 +86,19 @@ func TestIndexSync(t *testing.T) {
 				v, err := b.meta.Lookup("big")
 				if err != nil || len(v.Chunks) != tc.refs {
 					t.Fatalf("big: %d refs, err %v; want %d", len(v.Chunks), err, tc.refs)
+				}
+			}
+			if tc.inline > 0 {
+				// Every byte came with the index: nothing to fetch.
+				for f := range tc.files {
+					p := fmt.Sprintf("dir%02d/file-%05d.txt", f%50, f)
+					v, err := b.meta.Lookup(p)
+					if err != nil || !bytes.Equal(v.Inline, chunks.RandomBytes(uint64(f), tc.inline)) {
+						t.Fatalf("%s on b: %d inline bytes, err %v", p, len(v.Inline), err)
+					}
+				}
+				if u := b.store.Usage(); u.Chunks != 0 {
+					t.Fatalf("b stored %d chunks for inline files", u.Chunks)
 				}
 			}
 			// An in-band version over indexBudget must have gone in pieces.
