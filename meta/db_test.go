@@ -2,10 +2,13 @@ package meta
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/uberan/latus/chunks"
 )
@@ -376,5 +379,91 @@ func TestRefs(t *testing.T) {
 	stop := errors.New("stop")
 	if err := db.Refs(func(chunks.ID) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Refs error = %v", err)
+	}
+}
+
+// TestOldDatabaseRecords: a meta.db written before records lost their
+// path and seen values shrank to the history id holds whole encodings in
+// files and history and whole history keys in seen. It reads as before:
+// lookups, listings, history and paging, merges (a conflict needs the
+// current version's history id) and retention.
+func TestOldDatabaseRecords(t *testing.T) {
+	db := TestDB(t, "A")
+	TestMkdir(t, db, "d", t0)
+	TestWrite(t, db, "d/f", []byte("mine"), t0)
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		seen, files, history := tx.Bucket(bucketSeen), tx.Bucket(bucketFiles), tx.Bucket(bucketHistory)
+		// Collect first: bbolt forbids writes while iterating a bucket.
+		type kv struct {
+			b    *bolt.Bucket
+			k, v []byte
+		}
+		var puts []kv
+		if err := seen.ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("seen value of %d bytes, want a history id", len(v))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := history.ForEach(func(k, v []byte) error {
+			old, err := decodeStored(v, historyPath(k))
+			if err != nil {
+				return err
+			}
+			puts = append(puts, kv{history, slices.Clone(k), old.encode()})
+			puts = append(puts, kv{seen, seenKey(old, old.encode()), slices.Clone(k)})
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := files.ForEach(func(k, v []byte) error {
+			old, err := decodeStored(v, string(k))
+			if err != nil {
+				return err
+			}
+			puts = append(puts, kv{files, slices.Clone(k), old.encode()})
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, p := range puts {
+			if err := p.b.Put(p.k, p.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := db.Lookup("d/f"); err != nil || v.Path != "d/f" {
+		t.Fatalf("lookup d/f: %+v, %v", v, err)
+	}
+	if l, err := db.List("d"); err != nil || len(l) != 1 || l[0].Path != "d/f" {
+		t.Fatalf("list d: %v, %v", l, err)
+	}
+	if vs, _, err := db.Since(0, 0); err != nil || len(vs) != 2 || vs[1].Path != "d/f" {
+		t.Fatalf("since 0: %v, %v", vs, err)
+	}
+	theirs := remote("d/f", FileContent([]byte("theirs"), t0.Add(time.Hour)), "B", 1, Vector{"B": 1})
+	res, err := db.Merge("B", []FileVersion{theirs}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Conflicts) != 1 {
+		t.Fatalf("conflicts %v, want d/f's copy", res.Conflicts)
+	}
+	if _, err := db.Prune(DefaultPolicy(), t0.Add(1000*24*time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"d/f", res.Conflicts[0]} {
+		if _, err := db.Lookup(p); err != nil {
+			t.Fatalf("%s after merge and prune: %v", p, err)
+		}
+	}
+	if h, err := db.History("d/f"); err != nil || len(h) != 2 || h[0].Path != "d/f" {
+		t.Fatalf("history of d/f: %v, %v", h, err)
 	}
 }

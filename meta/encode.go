@@ -133,6 +133,26 @@ func (v *FileVersion) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
+// storedForm returns enc, a version's encoding, without its path, as
+// meta.db stores it: the keys of files and history name the path already.
+// Seen keys still hash the whole encoding (encode).
+func storedForm(enc []byte) []byte {
+	n, k := binary.Uvarint(enc[1:])
+	rest := enc[1+k+int(n):]
+	return append(append(make([]byte, 0, 2+len(rest)), enc[0], 0), rest...)
+}
+
+// decodeStored decodes a record of meta.db stored for path p: its stored
+// form (no path), or the whole encoding that databases written before
+// stored.
+func decodeStored(val []byte, p string) (FileVersion, error) {
+	v, err := decodeVersion(val)
+	if err == nil && v.Path == "" {
+		v.Path = p
+	}
+	return v, err
+}
+
 // decodeVersion is UnmarshalBinary as a function.
 func decodeVersion(data []byte) (FileVersion, error) {
 	var v FileVersion

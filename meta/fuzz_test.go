@@ -55,7 +55,7 @@ func FuzzMerge(f *testing.F) {
 		// callback would leave the transaction open and Close hanging.
 		err := db.view(func(tx *txn) error {
 			if err := tx.files.ForEach(func(k, val []byte) error {
-				v, err := decodeVersion(val)
+				v, err := decodeStored(val, string(k))
 				if err != nil {
 					return fmt.Errorf("stored undecodable version at %q: %w", k, err)
 				}
@@ -70,7 +70,7 @@ func FuzzMerge(f *testing.F) {
 				return err
 			}
 			return tx.historyB.ForEach(func(k, val []byte) error {
-				v, err := decodeVersion(val)
+				v, err := decodeStored(val, historyPath(k))
 				if err != nil {
 					return fmt.Errorf("history holds undecodable bytes: %w", err)
 				}

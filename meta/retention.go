@@ -267,7 +267,7 @@ func (t *txn) allHistory() ([]pathHistory, error) {
 			cur.Path = p
 			ph.cur = cur
 		}
-		v, err := decodeVersion(val)
+		v, err := decodeStored(val, historyPath(k))
 		if err != nil {
 			return nil, fmt.Errorf("history record %x: %w", k, err)
 		}
@@ -302,10 +302,9 @@ func (t *txn) protect(ph *pathHistory) error {
 		return false
 	}
 	found := false
-	if raw := t.files.Get([]byte(ph.cur.Path)); raw != nil {
-		prefix := historyPrefix(ph.cur.Path)
-		if hkey := t.seen.Get(seenKey(ph.cur, raw)); len(hkey) == len(prefix)+8 && bytes.HasPrefix(hkey, prefix) {
-			found = mark(binary.BigEndian.Uint64(hkey[len(prefix):]))
+	if t.files.Get([]byte(ph.cur.Path)) != nil {
+		if id, ok := t.seenID(ph.cur, ph.cur.encode()); ok {
+			found = mark(id)
 		}
 	}
 	if ids := t.frontier.Get([]byte(ph.cur.Path)); ids != nil {
