@@ -407,26 +407,23 @@ func TestOldDatabaseRecords(t *testing.T) {
 		}); err != nil {
 			return err
 		}
-		if err := history.ForEach(func(k, v []byte) error {
-			old, err := decodeStored(v, historyPath(k))
-			if err != nil {
+		for _, b := range []struct {
+			bucket *bolt.Bucket
+			path   func(k []byte) string
+		}{{history, historyPath}, {files, func(k []byte) string { return string(k) }}} {
+			if err := b.bucket.ForEach(func(k, v []byte) error {
+				old, err := decodeStored(v, b.path(k))
+				if err != nil {
+					return err
+				}
+				puts = append(puts, kv{b.bucket, slices.Clone(k), old.encode()})
+				if b.bucket == history {
+					puts = append(puts, kv{seen, seenKey(old, old.encode()), slices.Clone(k)})
+				}
+				return nil
+			}); err != nil {
 				return err
 			}
-			puts = append(puts, kv{history, slices.Clone(k), old.encode()})
-			puts = append(puts, kv{seen, seenKey(old, old.encode()), slices.Clone(k)})
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := files.ForEach(func(k, v []byte) error {
-			old, err := decodeStored(v, string(k))
-			if err != nil {
-				return err
-			}
-			puts = append(puts, kv{files, slices.Clone(k), old.encode()})
-			return nil
-		}); err != nil {
-			return err
 		}
 		for _, p := range puts {
 			if err := p.b.Put(p.k, p.v); err != nil {

@@ -183,14 +183,9 @@ func (d *decoder) version() (FileVersion, error) {
 		return v, err
 	}
 	v.Kind = Kind(k)
-	mode, err := d.uvarint()
-	if err != nil {
-		return v, fmt.Errorf("mode: %w", err)
+	if v.Mode, err = d.mode(); err != nil {
+		return v, err
 	}
-	if mode > 0xffffffff {
-		return v, fmt.Errorf("mode %#x out of range", mode)
-	}
-	v.Mode = uint32(mode)
 	if v.Size, err = d.varint(); err != nil {
 		return v, fmt.Errorf("size: %w", err)
 	}
@@ -234,22 +229,28 @@ func (d *decoder) version() (FileVersion, error) {
 		return v, fmt.Errorf("unknown flags %#x", flags)
 	}
 	v.Deleted = flags&1 != 0
+	return v, d.tail(&v)
+}
+
+// tail decodes what both layouts end with: change, from, origin, seq and
+// vector.
+func (d *decoder) tail(v *FileVersion) error {
 	c, err := d.byte()
 	if err != nil {
-		return v, err
+		return err
 	}
 	v.Change = ChangeKind(c)
 	if v.From, err = d.string(MaxPath); err != nil {
-		return v, fmt.Errorf("from: %w", err)
+		return fmt.Errorf("from: %w", err)
 	}
 	if v.Origin, err = d.string(maxDeviceLen); err != nil {
-		return v, fmt.Errorf("origin: %w", err)
+		return fmt.Errorf("origin: %w", err)
 	}
 	if v.Seq, err = d.uvarint(); err != nil {
-		return v, fmt.Errorf("seq: %w", err)
+		return fmt.Errorf("seq: %w", err)
 	}
 	v.Vector, err = d.vector()
-	return v, err
+	return err
 }
 
 // inline decodes the rest of an encodingInline version.
@@ -259,14 +260,9 @@ func (d *decoder) inline() (FileVersion, error) {
 	if v.Path, err = d.string(MaxPath); err != nil {
 		return v, fmt.Errorf("path: %w", err)
 	}
-	mode, err := d.uvarint()
-	if err != nil {
-		return v, fmt.Errorf("mode: %w", err)
+	if v.Mode, err = d.mode(); err != nil {
+		return v, err
 	}
-	if mode > 0xffffffff {
-		return v, fmt.Errorf("mode %#x out of range", mode)
-	}
-	v.Mode = uint32(mode)
 	if v.MTime, err = d.mtime(); err != nil {
 		return v, err
 	}
@@ -283,21 +279,7 @@ func (d *decoder) inline() (FileVersion, error) {
 	v.Inline = slices.Clone(d.b[:n])
 	d.b = d.b[n:]
 	v.Size, v.Hash = int64(n), chunks.Sum(v.Inline)
-	c, err := d.byte()
-	if err != nil {
-		return v, err
-	}
-	v.Change = ChangeKind(c)
-	if v.From, err = d.string(MaxPath); err != nil {
-		return v, fmt.Errorf("from: %w", err)
-	}
-	if v.Origin, err = d.string(maxDeviceLen); err != nil {
-		return v, fmt.Errorf("origin: %w", err)
-	}
-	if v.Seq, err = d.uvarint(); err != nil {
-		return v, fmt.Errorf("seq: %w", err)
-	}
-	if v.Vector, err = d.vector(); err != nil {
+	if err := d.tail(&v); err != nil {
 		return v, err
 	}
 	if v.Vector == nil {
@@ -306,6 +288,17 @@ func (d *decoder) inline() (FileVersion, error) {
 		return v, fmt.Errorf("vector {origin: seq} not in its short form")
 	}
 	return v, nil
+}
+
+func (d *decoder) mode() (uint32, error) {
+	mode, err := d.uvarint()
+	if err != nil {
+		return 0, fmt.Errorf("mode: %w", err)
+	}
+	if mode > 0xffffffff {
+		return 0, fmt.Errorf("mode %#x out of range", mode)
+	}
+	return uint32(mode), nil
 }
 
 func (d *decoder) mtime() (time.Time, error) {
