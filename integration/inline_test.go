@@ -6,17 +6,19 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/uberan/latus/meta"
 )
 
-// TestSmallFileReadsWithWriterOffline: a file of at most 4 KiB
-// (meta.InlineMax) comes with its metadata, so the other device reads it
+// TestSmallFileReadsWithWriterOffline: a file of at most meta.InlineMax
+// (1.5 KiB) comes with its metadata, so the other device reads it
 // with no device left to fetch from, where a larger file's read is EIO
 // (TestUnavailableDataIsEIOThenHeals).
 func TestSmallFileReadsWithWriterOffline(t *testing.T) {
 	acct := newAccount(t)
 	acct.config = "replicas = 1\n" // the writer alone would keep a chunk
 	a, b := acct.device(t), acct.device(t)
-	small := make([]byte, 4096)
+	small := make([]byte, meta.InlineMax)
 	rand.Read(small)
 	if err := os.WriteFile(a.path("small.bin"), small, 0o644); err != nil {
 		t.Fatal(err)

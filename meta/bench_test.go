@@ -284,3 +284,43 @@ func diskUsage(b *testing.B, dir string) int64 {
 	}
 	return n
 }
+
+// BenchmarkInlineCost imports 5,000 files of one size into a real store
+// for sizes around InlineMax and reports the state dir's bytes per file:
+// what choosing InlineMax trades. A file kept as a chunk costs a chunk
+// file (a 4 KiB block at least) and its index entry; an inline one its
+// bytes twice in meta.db (current and history), in bbolt pages of 4 KiB,
+// where a value over a page gets pages of its own.
+func BenchmarkInlineCost(b *testing.B) {
+	for _, size := range []int{512, 1024, InlineMax, InlineMax + 1, 2048, 4096} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			const files = 5000
+			src := b.TempDir()
+			for f := range files {
+				if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%04d", f)), chunks.RandomBytes(uint64(f), size), 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var state int64
+			for range b.N {
+				dir := b.TempDir()
+				db, err := Open(filepath.Join(dir, "meta.db"), Options{Device: "0123456789abcdef"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, err := chunks.Open(chunks.Options{Dir: filepath.Join(dir, "chunks"), Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := Import(context.Background(), src, db, s, nil); err != nil {
+					b.Fatal(err)
+				}
+				db.Close()
+				s.Close()
+				state = diskUsage(b, dir)
+			}
+			b.ReportMetric(float64(state)/files, "state-B/file")
+			b.ReportMetric(float64(state)/files-float64(size), "overhead-B/file")
+		})
+	}
+}

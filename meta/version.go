@@ -82,13 +82,15 @@ type FileVersion struct {
 
 // InlineMax is the largest content kept inside its version record
 // (FileVersion.Inline) rather than as a chunk. A chunk costs a file of its
-// own, a 4 KiB block at least, an index entry in the chunk store and a
-// fetch by every device that reads it; inline bytes cost their size in
-// meta.db and travel with the index page. 4 KiB is one chunk file's block:
-// up to it the record's copies cost no more disk than the chunk would, and
-// a tree of small files arrives with its metadata (see docs/DESIGN.md,
-// meta, for the measurement).
-const InlineMax = 4096
+// own (a 4 KiB block at least), an index entry in the chunk store and a
+// fetch by every device that reads it; inline bytes cost two copies in
+// meta.db (current and history) and travel with the index page. In bbolt's
+// 4 KiB pages two records of up to about 1.8 KiB share a page, a larger
+// one takes a page of its own in each copy: BenchmarkInlineCost measured
+// 4,260 bytes of state per file of 1,536 bytes inline, 8,356 per file of
+// 2,048 inline and about 5,300 per small file as a chunk. 1.5 KiB keeps
+// inline cheaper than a chunk with room for a long path.
+const InlineMax = 1536
 
 // IsInline reports whether v's content is inside the record (Inline), so
 // any device that has v has its bytes.
