@@ -232,33 +232,44 @@ func BenchmarkImportTiny(b *testing.B) {
 	var elapsed time.Duration
 	var state, metaDB int64
 	for range b.N {
-		b.StopTimer()
-		dir := b.TempDir()
-		db, err := Open(filepath.Join(dir, "meta.db"), Options{Device: "0123456789abcdef"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := chunks.Open(chunks.Options{Dir: filepath.Join(dir, "chunks"), Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		start := time.Now()
-		if err := Import(context.Background(), src, db, s, nil); err != nil {
-			b.Fatal(err)
-		}
-		elapsed += time.Since(start)
-		b.StopTimer()
-		db.Close()
-		s.Close()
-		state, metaDB = diskUsage(b, dir), diskUsage(b, filepath.Join(dir, "meta.db"))
-		b.StartTimer()
+		var took time.Duration
+		took, state, metaDB = importState(b, src)
+		elapsed += took
 	}
 	b.ReportMetric(elapsed.Seconds()/float64(b.N), "import-s/op")
 	b.ReportMetric(float64(state)/files, "state-B/file")
 	b.ReportMetric(float64(metaDB)/files, "meta.db-B/file")
 	b.ReportMetric(float64(content)/files, "content-B/file")
 	b.ReportMetric(float64(state-content)/files, "overhead-B/file")
+}
+
+// importState imports src into a fresh state dir (meta.db and a real
+// chunk store, as `latus import` makes them) and returns the import's
+// time and the bytes on disk of the state dir and of its meta.db.
+func importState(b *testing.B, src string) (took time.Duration, state, metaDB int64) {
+	b.Helper()
+	b.StopTimer()
+	dir := b.TempDir()
+	db, err := Open(filepath.Join(dir, "meta.db"), Options{Device: "0123456789abcdef"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := chunks.Open(chunks.Options{Dir: filepath.Join(dir, "chunks"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	start := time.Now()
+	if err := Import(context.Background(), src, db, s, nil); err != nil {
+		b.Fatal(err)
+	}
+	took = time.Since(start)
+	b.StopTimer()
+	db.Close()
+	s.Close()
+	state, metaDB = diskUsage(b, dir), diskUsage(b, filepath.Join(dir, "meta.db"))
+	b.StartTimer()
+	return took, state, metaDB
 }
 
 // diskUsage returns the bytes allocated on disk to every file at or
@@ -303,21 +314,7 @@ func BenchmarkInlineCost(b *testing.B) {
 			}
 			var state int64
 			for range b.N {
-				dir := b.TempDir()
-				db, err := Open(filepath.Join(dir, "meta.db"), Options{Device: "0123456789abcdef"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				s, err := chunks.Open(chunks.Options{Dir: filepath.Join(dir, "chunks"), Logger: slog.New(slog.DiscardHandler)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := Import(context.Background(), src, db, s, nil); err != nil {
-					b.Fatal(err)
-				}
-				db.Close()
-				s.Close()
-				state = diskUsage(b, dir)
+				_, state, _ = importState(b, src)
 			}
 			b.ReportMetric(float64(state)/files, "state-B/file")
 			b.ReportMetric(float64(state)/files-float64(size), "overhead-B/file")
