@@ -276,7 +276,7 @@ func (e *Engine) Copies(v meta.FileVersion) int {
 		}
 	}
 	if best < 0 {
-		return e.replicas // no chunks: every device has it with the version
+		return e.replicas // no chunks (empty or inline): every device has it with the version
 	}
 	return best
 }

@@ -12,7 +12,7 @@ import (
 type Residency int
 
 const (
-	Local   Residency = iota // every chunk (a file without chunks too)
+	Local   Residency = iota // every chunk (a file without chunks, empty or inline, too)
 	Partial                  // some chunks
 	Remote                   // none: read from other devices
 )

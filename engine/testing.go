@@ -111,12 +111,11 @@ func (c *TestCluster) isLiar(name string) bool {
 // Write stores data on device d as a local write and commits it at path,
 // as the mount does.
 func (d *TestDevice) Write(path string, data []byte) error {
-	refs, hash, size, err := d.Store.PutStream(bytes.NewReader(data))
+	v, err := meta.PutContent(d.Store, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
-	v := meta.FileContent(data, time.Now())
-	v.Chunks, v.Hash, v.Size = refs, hash, size
+	v.Mode, v.MTime = 0o644, time.Now()
 	kind := meta.Modified
 	if _, err := d.Meta.Lookup(path); errors.Is(err, meta.ErrNotFound) {
 		kind = meta.Created

@@ -51,7 +51,19 @@ func (h *handle) readAt(ctx context.Context, dest []byte, off int64) (int, error
 		return h.st.readAt(ctx, dest, off)
 	}
 	h.ra.Read(off, int64(len(dest)))
-	return h.fsys.readChunks(ctx, h.v.Chunks, dest, off)
+	return h.fsys.readContent(ctx, h.v, dest, off)
+}
+
+// readContent copies [off, off+len(dest)) of v's content: from the record
+// when it is inline, else from its chunks.
+func (f *FS) readContent(ctx context.Context, v meta.FileVersion, dest []byte, off int64) (int, error) {
+	if v.IsInline() {
+		if off >= int64(len(v.Inline)) {
+			return 0, nil
+		}
+		return copy(dest, v.Inline[off:]), nil
+	}
+	return f.readChunks(ctx, v.Chunks, dest, off)
 }
 
 // readChunks copies [off, off+len(dest)) of the content refs from the

@@ -65,6 +65,11 @@ func (st *stagedFile) materializeLocked(limit int64) error {
 	if st.materialized {
 		return nil
 	}
+	if st.base.IsInline() {
+		if _, err := st.f.WriteAt(st.base.Inline[:min(limit, st.base.Size)], 0); err != nil {
+			return fmt.Errorf("materialize: %w", err)
+		}
+	}
 	for _, r := range st.base.Chunks {
 		if r.Offset >= limit {
 			break
@@ -90,7 +95,7 @@ func (st *stagedFile) readAt(ctx context.Context, dest []byte, off int64) (int, 
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !st.materialized {
-		n, err := st.fsys.readChunks(ctx, st.base.Chunks, dest, off)
+		n, err := st.fsys.readContent(ctx, st.base, dest, off)
 		if err == nil && n == 0 && len(dest) > 0 {
 			err = io.EOF
 		}
@@ -266,14 +271,15 @@ func (f *FS) commitStagedLocked(st *stagedFile) error {
 	return nil
 }
 
-// putContent chunks r into the store and returns the file version that
-// holds it.
+// putContent stores r (inline up to meta.InlineMax bytes, else as chunks
+// in the store) and returns the file version that holds it.
 func (f *FS) putContent(r io.Reader, mode uint32) (meta.FileVersion, error) {
-	refs, hash, size, err := f.store.PutStream(r)
+	v, err := meta.PutContent(f.store, r)
 	if err != nil {
 		return meta.FileVersion{}, err
 	}
-	return meta.FileVersion{Kind: meta.KindFile, Mode: mode, Size: size, MTime: time.Now(), Chunks: refs, Hash: hash}, nil
+	v.Mode, v.MTime = mode, time.Now()
+	return v, nil
 }
 
 // unstage drops one user of st; the last one commits and closes it. The

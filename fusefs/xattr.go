@@ -24,6 +24,8 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		if err != nil {
 			return 0, n.errno(n.path(), err)
 		}
+		// An inline file has no chunks: its bytes came with the version,
+		// so it is local wherever its metadata is.
 		ids := make([]chunks.ID, len(v.Chunks))
 		for i, r := range v.Chunks {
 			ids[i] = r.ID

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,4 +209,120 @@ func BenchmarkImport(b *testing.B) {
 			return s
 		})
 	})
+}
+
+// BenchmarkImportTiny imports 100,000 files of about 14 bytes (100
+// directories of 1,000) into a real chunks.Store, as `latus import` does,
+// and reports the state it leaves: meta.db plus the chunk store's
+// directory, in allocated bytes per file, beside the content's bytes per
+// file. Goal (issue 11): state ≤ content + 512 B per file.
+func BenchmarkImportTiny(b *testing.B) {
+	const dirs, perDir = 100, 1000
+	src := b.TempDir()
+	var content int64
+	for d := range dirs {
+		dir := filepath.Join(src, fmt.Sprintf("d%03d", d))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for f := range perDir {
+			data := fmt.Appendf(nil, "file %03d/%04d\n", d, f)
+			content += int64(len(data))
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.txt", f)), data, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	const files = dirs * perDir
+	var elapsed time.Duration
+	var state, metaDB int64
+	for range b.N {
+		var took time.Duration
+		took, state, metaDB = importState(b, src)
+		elapsed += took
+	}
+	b.ReportMetric(elapsed.Seconds()/float64(b.N), "import-s/op")
+	b.ReportMetric(float64(state)/files, "state-B/file")
+	b.ReportMetric(float64(metaDB)/files, "meta.db-B/file")
+	b.ReportMetric(float64(content)/files, "content-B/file")
+	b.ReportMetric(float64(state-content)/files, "overhead-B/file")
+}
+
+// importState imports src into a fresh state dir (meta.db and a real
+// chunk store, as `latus import` makes them) and returns the import's
+// time and the bytes on disk of the state dir and of its meta.db.
+func importState(b *testing.B, src string) (took time.Duration, state, metaDB int64) {
+	b.Helper()
+	b.StopTimer()
+	dir := b.TempDir()
+	db, err := Open(filepath.Join(dir, "meta.db"), Options{Device: "0123456789abcdef"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := chunks.Open(chunks.Options{Dir: filepath.Join(dir, "chunks"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	start := time.Now()
+	if err := Import(context.Background(), src, db, s, nil); err != nil {
+		b.Fatal(err)
+	}
+	took = time.Since(start)
+	b.StopTimer()
+	db.Close()
+	s.Close()
+	state, metaDB = diskUsage(b, dir), diskUsage(b, filepath.Join(dir, "meta.db"))
+	b.StartTimer()
+	return took, state, metaDB
+}
+
+// diskUsage returns the bytes allocated on disk to every file at or
+// under dir, as du counts them.
+func diskUsage(b *testing.B, dir string) int64 {
+	b.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			n += st.Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkInlineCost imports 5,000 files of one size into a real store
+// for sizes around InlineMax and reports the state dir's bytes per file:
+// what choosing InlineMax trades. A file kept as a chunk costs a chunk
+// file (a 4 KiB block at least) and its index entry; an inline one its
+// bytes twice in meta.db (current and history), in bbolt pages of 4 KiB,
+// where a value over a page gets pages of its own.
+func BenchmarkInlineCost(b *testing.B) {
+	for _, size := range []int{512, 1024, InlineMax, InlineMax + 1, 2048, 4096} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			const files = 5000
+			src := b.TempDir()
+			for f := range files {
+				if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%04d", f)), chunks.RandomBytes(uint64(f), size), 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var state int64
+			for range b.N {
+				_, state, _ = importState(b, src)
+			}
+			b.ReportMetric(float64(state)/files, "state-B/file")
+			b.ReportMetric(float64(state)/files-float64(size), "overhead-B/file")
+		})
+	}
 }

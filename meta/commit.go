@@ -278,6 +278,7 @@ func (t *txn) newLocal(p string, f FileVersion, change ChangeKind, from string) 
 		MTime:   normTime(f.MTime),
 		Chunks:  f.Chunks,
 		Hash:    f.Hash,
+		Inline:  f.Inline,
 		Target:  f.Target,
 		Deleted: f.Deleted,
 		Change:  change,

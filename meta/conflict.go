@@ -84,6 +84,7 @@ func conflictCopy(loser FileVersion) FileVersion {
 		MTime:  loser.MTime,
 		Chunks: loser.Chunks,
 		Hash:   loser.Hash,
+		Inline: loser.Inline,
 		Target: loser.Target,
 		Change: Created,
 		Origin: loser.Origin,

@@ -178,7 +178,7 @@ func assertNoOrphans(t *testing.T, db *DB) {
 	var orphans []string
 	err := db.view(func(tx *txn) error {
 		return tx.files.ForEach(func(k, val []byte) error {
-			v, err := decodeVersion(val)
+			v, err := decodeStored(val, string(k))
 			if err != nil {
 				return err
 			}

@@ -16,9 +16,12 @@ import (
 
 // Buckets of meta.db.
 var (
-	// files: path → encoded current FileVersion (tombstones included).
+	// files: path → encoded current FileVersion (tombstones included),
+	// stored without its path (storedForm; databases written before
+	// stored it whole, still read).
 	bucketFiles = []byte("files")
-	// history: path 0x00 BE64(history id) → encoded FileVersion, every version kept.
+	// history: path 0x00 BE64(history id) → encoded FileVersion, every
+	// version kept, stored without its path as in files.
 	bucketHistory = []byte("history")
 	// index: BE64(position) → history key; this device's index, in order.
 	bucketIndex = []byte("index")
@@ -28,9 +31,11 @@ var (
 	// local: this device's id, counters and stats (see key* below).
 	bucketLocal = []byte("local")
 	// seen: origin 0x00 BE64(seq) first 16 bytes of BLAKE3(encoded
-	// version) → history key: recognises versions already recorded, so a
-	// version received twice is skipped. Keys grow with each device's
-	// sequence, so inserts append instead of dirtying pages all over.
+	// version) → BE64(history id) (the version's path completes its
+	// history key; databases written before hold the whole history key):
+	// recognises versions already recorded, so a version received twice is
+	// skipped. Keys grow with each device's sequence, so inserts append
+	// instead of dirtying pages all over.
 	bucketSeen = []byte("seen")
 	// frontier: path → BE64 history ids of the versions of path that no
 	// other dominates, present only while there are two or more (after a
@@ -308,7 +313,7 @@ func (db *DB) Since(pos uint64, limit int) (vs []FileVersion, next uint64, err e
 			if b == nil {
 				continue // pruned (retention.go)
 			}
-			v, err := decodeVersion(b)
+			v, err := decodeStored(b, historyPath(hkey))
 			if err != nil {
 				return fmt.Errorf("history record %x: %w", hkey, err)
 			}
@@ -356,7 +361,7 @@ func (db *DB) Refs(fn func(chunks.ID) error) error {
 	err := db.view(func(t *txn) error {
 		for _, b := range []*bolt.Bucket{t.historyB, t.files} {
 			err := b.ForEach(func(k, val []byte) error {
-				v, err := decodeVersion(val)
+				v, err := decodeStored(val, "") // chunks only
 				if err != nil {
 					return fmt.Errorf("version record %x: %w", k, err)
 				}
@@ -416,6 +421,11 @@ func (db *DB) newTxn(tx *bolt.Tx) *txn {
 		// These buckets only grow at their end: pack their pages.
 		t.index.FillPercent = 1
 		t.seen.FillPercent = 0.95
+		// These mostly take runs of neighbouring keys (a directory's files,
+		// a batch of an import or a peer's page): bbolt's default split at
+		// half a page would leave every page of them half empty.
+		t.files.FillPercent = 0.9
+		t.historyB.FillPercent = 0.9
 	}
 	t.seq = t.getUint(keySeq)
 	t.pos = t.getUint(keyPos)
@@ -465,7 +475,7 @@ func (t *txn) current(p string) (FileVersion, bool, error) {
 		t.last = lastCurrent{valid: true, path: p}
 		return FileVersion{}, false, nil
 	}
-	v, err := decodeVersion(b)
+	v, err := decodeStored(b, p)
 	if err != nil {
 		return FileVersion{}, false, fmt.Errorf("current version of %q: %w", p, err)
 	}
@@ -528,7 +538,7 @@ func (t *txn) children(dir string, fn func(FileVersion) error) error {
 			k, val = c.Seek(skip)
 			continue
 		}
-		v, err := decodeVersion(val)
+		v, err := decodeStored(val, string(k))
 		if err != nil {
 			return fmt.Errorf("current version of %q: %w", k, err)
 		}
@@ -546,7 +556,7 @@ func (t *txn) descendants(dir string, fn func(FileVersion) error) error {
 	prefix := []byte(dir + "/")
 	c := t.files.Cursor()
 	for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
-		v, err := decodeVersion(val)
+		v, err := decodeStored(val, string(k))
 		if err != nil {
 			return fmt.Errorf("current version of %q: %w", k, err)
 		}
@@ -585,7 +595,7 @@ func (t *txn) history(p string) ([]FileVersion, error) {
 	prefix := historyPrefix(p)
 	c := t.historyB.Cursor()
 	for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
-		v, err := decodeVersion(val)
+		v, err := decodeStored(val, p)
 		if err != nil {
 			return nil, fmt.Errorf("history of %q: %w", p, err)
 		}
@@ -599,7 +609,12 @@ func (t *txn) historyAt(hkey []byte) (FileVersion, error) {
 	if b == nil {
 		return FileVersion{}, fmt.Errorf("index points at missing history record %x", hkey)
 	}
-	return decodeVersion(b)
+	return decodeStored(b, historyPath(hkey))
+}
+
+// historyPath returns the path of a history key (path 0x00 BE64(id)).
+func historyPath(hkey []byte) string {
+	return string(hkey[:max(0, len(hkey)-9)])
 }
 
 // seenKey is the key of v (encoded as enc) in the seen bucket.
@@ -616,6 +631,21 @@ func (t *txn) known(v FileVersion, enc []byte) bool {
 	return t.seen.Get(seenKey(v, enc)) != nil
 }
 
+// seenID returns the history id of v (encoded as enc) if it is recorded
+// and kept in v.Path's history.
+func (t *txn) seenID(v FileVersion, enc []byte) (uint64, bool) {
+	val := t.seen.Get(seenKey(v, enc))
+	if len(val) == 8 {
+		return binary.BigEndian.Uint64(val), true
+	}
+	// The whole history key, as databases written before stored it.
+	prefix := historyPrefix(v.Path)
+	if len(val) != len(prefix)+8 || !bytes.HasPrefix(val, prefix) {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(val[len(prefix):]), true
+}
+
 // record appends v to the history of its path and, if indexed, to this
 // device's index, and returns its history id. enc must be v's encoding
 // and stay untouched until the transaction ends.
@@ -625,10 +655,10 @@ func (t *txn) record(v FileVersion, enc []byte, indexed bool) (uint64, error) {
 		return 0, err
 	}
 	hkey := append(historyPrefix(v.Path), be64(id)...)
-	if err := t.historyB.Put(hkey, enc); err != nil {
+	if err := t.historyB.Put(hkey, storedForm(enc)); err != nil {
 		return 0, err
 	}
-	if err := t.seen.Put(seenKey(v, enc), hkey); err != nil {
+	if err := t.seen.Put(seenKey(v, enc), be64(id)); err != nil {
 		return 0, err
 	}
 	t.stats.Versions++
@@ -651,7 +681,7 @@ func (t *txn) setCurrent(v FileVersion, enc []byte, old FileVersion, hadOld bool
 	}
 	delete(t.dirs, v.Path)
 	t.last = lastCurrent{valid: true, path: v.Path, v: v, ok: true}
-	return t.files.Put([]byte(v.Path), enc)
+	return t.files.Put([]byte(v.Path), storedForm(enc))
 }
 
 // clearFrontier forgets the frontier of p: v dominates it all. The bucket

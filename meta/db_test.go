@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/uberan/latus/chunks"
 )
 
@@ -413,5 +415,88 @@ func TestLiveFiles(t *testing.T) {
 	n := 0
 	if err := db.LiveFiles(func(FileVersion) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("LiveFiles after fn's error: err %v after %d calls, want stop after 1", err, n)
+	}
+}
+
+// TestOldDatabaseRecords: a meta.db written before records lost their
+// path and seen values shrank to the history id holds whole encodings in
+// files and history and whole history keys in seen. It reads as before:
+// lookups, listings, history and paging, merges (a conflict needs the
+// current version's history id) and retention.
+func TestOldDatabaseRecords(t *testing.T) {
+	db := TestDB(t, "A")
+	TestMkdir(t, db, "d", t0)
+	TestWrite(t, db, "d/f", []byte("mine"), t0)
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		seen, files, history := tx.Bucket(bucketSeen), tx.Bucket(bucketFiles), tx.Bucket(bucketHistory)
+		// Collect first: bbolt forbids writes while iterating a bucket.
+		type kv struct {
+			b    *bolt.Bucket
+			k, v []byte
+		}
+		var puts []kv
+		if err := seen.ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("seen value of %d bytes, want a history id", len(v))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, b := range []struct {
+			bucket *bolt.Bucket
+			path   func(k []byte) string
+		}{{history, historyPath}, {files, func(k []byte) string { return string(k) }}} {
+			if err := b.bucket.ForEach(func(k, v []byte) error {
+				old, err := decodeStored(v, b.path(k))
+				if err != nil {
+					return err
+				}
+				puts = append(puts, kv{b.bucket, slices.Clone(k), old.encode()})
+				if b.bucket == history {
+					puts = append(puts, kv{seen, seenKey(old, old.encode()), slices.Clone(k)})
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		for _, p := range puts {
+			if err := p.b.Put(p.k, p.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := db.Lookup("d/f"); err != nil || v.Path != "d/f" {
+		t.Fatalf("lookup d/f: %+v, %v", v, err)
+	}
+	if l, err := db.List("d"); err != nil || len(l) != 1 || l[0].Path != "d/f" {
+		t.Fatalf("list d: %v, %v", l, err)
+	}
+	if vs, _, err := db.Since(0, 0); err != nil || len(vs) != 2 || vs[1].Path != "d/f" {
+		t.Fatalf("since 0: %v, %v", vs, err)
+	}
+	theirs := remote("d/f", FileContent([]byte("theirs"), t0.Add(time.Hour)), "B", 1, Vector{"B": 1})
+	res, err := db.Merge("B", []FileVersion{theirs}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Conflicts) != 1 {
+		t.Fatalf("conflicts %v, want d/f's copy", res.Conflicts)
+	}
+	if _, err := db.Prune(DefaultPolicy(), t0.Add(1000*24*time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"d/f", res.Conflicts[0]} {
+		if _, err := db.Lookup(p); err != nil {
+			t.Fatalf("%s after merge and prune: %v", p, err)
+		}
+	}
+	if h, err := db.History("d/f"); err != nil || len(h) != 2 || h[0].Path != "d/f" {
+		t.Fatalf("history of d/f: %v, %v", h, err)
 	}
 }

@@ -6,8 +6,9 @@
 //
 // A FileVersion describes one state of one path: its kind (file, directory,
 // symlink), permission bits, size, modification time, the chunk refs that
-// hold a file's bytes (see package chunks), the BLAKE3 of the whole content,
-// a symlink's target, or a deletion (a tombstone, Deleted = true). Every
+// hold a file's bytes (see package chunks) or, for a file of at most
+// InlineMax bytes, the bytes themselves (Inline: PutContent decides), the
+// BLAKE3 of the whole content, a symlink's target, or a deletion (a tombstone, Deleted = true). Every
 // version is stamped with the device that made it (Origin) and that device's
 // sequence number for it (Seq). A device's sequence counter is global to the
 // device and only grows, so (Origin, Seq) names one version. A new counter

@@ -23,7 +23,7 @@ func fuzzPage(data []byte) []FileVersion {
 func fuzzSeed(vs ...FileVersion) []byte {
 	var b []byte
 	for _, v := range vs {
-		b = v.appendBinary(b)
+		b = append(b, v.encode()...)
 	}
 	return b
 }
@@ -37,6 +37,8 @@ func FuzzMerge(f *testing.F) {
 		remote("d", tombstoneOf(KindDir, t0), "B", 5, Vector{"A": 1, "B": 5}),
 		remote("d/new", FileContent([]byte("n"), t0), "B", 6, Vector{"B": 6}),
 		remote("g/x", DirContent(t0), "B", 7, Vector{"B": 7}),
+		remote("d/small", InlineContent([]byte("inline"), t0), "B", 8, Vector{"B": 8}),
+		remote("d/f", InlineContent([]byte("theirs, inline"), t0), "B", 9, Vector{"A": 1, "B": 9}),
 	))
 	f.Add(fuzzSeed(remote("g", DirContent(t0), "C", 1, Vector{"C": 1}), remote("../x", DirContent(t0), "C", 2, Vector{"C": 2})))
 	f.Add([]byte{1, 1, 'a'})
@@ -53,7 +55,7 @@ func FuzzMerge(f *testing.F) {
 		// callback would leave the transaction open and Close hanging.
 		err := db.view(func(tx *txn) error {
 			if err := tx.files.ForEach(func(k, val []byte) error {
-				v, err := decodeVersion(val)
+				v, err := decodeStored(val, string(k))
 				if err != nil {
 					return fmt.Errorf("stored undecodable version at %q: %w", k, err)
 				}
@@ -68,7 +70,7 @@ func FuzzMerge(f *testing.F) {
 				return err
 			}
 			return tx.historyB.ForEach(func(k, val []byte) error {
-				v, err := decodeVersion(val)
+				v, err := decodeStored(val, historyPath(k))
 				if err != nil {
 					return fmt.Errorf("history holds undecodable bytes: %w", err)
 				}

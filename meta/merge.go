@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -221,11 +220,11 @@ func (m *merger) frontier(cur FileVersion) ([]member, error) {
 		}
 		return out, nil
 	}
-	hkey := t.seen.Get(seenKey(cur, cur.encode()))
-	if len(hkey) != len(prefix)+8 || !bytes.HasPrefix(hkey, prefix) {
+	id, ok := t.seenID(cur, cur.encode())
+	if !ok {
 		return nil, fmt.Errorf("current version of %q is not in its history", cur.Path)
 	}
-	return []member{{binary.BigEndian.Uint64(hkey[len(prefix):]), cur}}, nil
+	return []member{{id, cur}}, nil
 }
 
 func (m *merger) saveFrontier(p string, front []member) error {

@@ -298,7 +298,7 @@ func (t *txn) eachHistory(fn func(ph *pathHistory)) error {
 			ph = pathHistory{cur: cur, versions: ph.versions[:0], keys: ph.keys[:0], ids: ph.ids[:0], protected: ph.protected[:0]}
 			started = true
 		}
-		v, err := decodeVersion(val)
+		v, err := decodeStored(val, historyPath(k))
 		if err != nil {
 			return fmt.Errorf("history record %x: %w", k, err)
 		}
@@ -329,10 +329,9 @@ func (t *txn) protect(ph *pathHistory) error {
 		return false
 	}
 	found := false
-	if raw := t.files.Get([]byte(ph.cur.Path)); raw != nil {
-		prefix := historyPrefix(ph.cur.Path)
-		if hkey := t.seen.Get(seenKey(ph.cur, raw)); len(hkey) == len(prefix)+8 && bytes.HasPrefix(hkey, prefix) {
-			found = mark(binary.BigEndian.Uint64(hkey[len(prefix):]))
+	if t.files.Get([]byte(ph.cur.Path)) != nil {
+		if id, ok := t.seenID(ph.cur, ph.cur.encode()); ok {
+			found = mark(id)
 		}
 	}
 	if ids := t.frontier.Get([]byte(ph.cur.Path)); ids != nil {

@@ -47,7 +47,9 @@ type ImportOptions struct {
 	// out, with their contents (.latusignore); nil: none.
 	Ignored func(rel string, isDir bool) bool
 	// Committed is called with the versions of each batch once it is
-	// committed (engine.Committed: devices hear of it batch by batch).
+	// committed (engine.Committed: devices hear of it batch by batch),
+	// one batch at a time and in order, from the goroutine that commits
+	// in the background: it may run while Progress does.
 	Committed func([]FileVersion)
 }
 
@@ -144,6 +146,9 @@ func ImportWith(ctx context.Context, dir string, db *DB, store Putter, opts Impo
 	if err == nil {
 		err = im.flush()
 	}
+	if werr := im.wait(); err == nil {
+		err = werr
+	}
 	cancel()
 	close(work)
 	wg.Wait()
@@ -163,6 +168,7 @@ type importer struct {
 	committed func([]FileVersion) // nil: nobody to tell
 	pending   []*importJob        // walked entries not yet in the batch, in walk order
 	batch     []Change
+	inflight  chan error // the batch being committed in the background; nil: none
 }
 
 type importJob struct {
@@ -277,27 +283,45 @@ func (im *importer) putFile(full string, f *FileVersion) error {
 		return err
 	}
 	defer r.Close()
-	refs, hash, size, err := im.store.PutStream(contextReader{im.ctx, r})
-	if err != nil {
-		return fmt.Errorf("store content: %w", err)
-	}
-	f.Chunks, f.Hash, f.Size = refs, hash, size
-	return nil
-}
-
-func (im *importer) flush() error {
-	if len(im.batch) == 0 {
-		return nil
-	}
-	vs, err := im.db.Commit(im.batch)
+	c, err := PutContent(im.store, contextReader{im.ctx, r})
 	if err != nil {
 		return err
 	}
-	im.batch = im.batch[:0]
-	if im.committed != nil {
-		im.committed(vs)
-	}
+	f.Size, f.Hash, f.Chunks, f.Inline = c.Size, c.Hash, c.Chunks, c.Inline
 	return nil
+}
+
+// flush commits the batch in the background once the previous batch is
+// committed: reading the next files overlaps the synced commit, and
+// batches still commit one at a time, in walk order.
+func (im *importer) flush() error {
+	if err := im.wait(); err != nil {
+		return err
+	}
+	if len(im.batch) == 0 {
+		return nil
+	}
+	batch, done := im.batch, make(chan error, 1)
+	im.batch, im.inflight = make([]Change, 0, ImportBatch), done
+	go func() {
+		vs, err := im.db.Commit(batch)
+		if err == nil && im.committed != nil {
+			im.committed(vs)
+		}
+		done <- err
+	}()
+	return nil
+}
+
+// wait returns once the batch committing in the background (if any) is
+// committed, with its error.
+func (im *importer) wait() error {
+	if im.inflight == nil {
+		return nil
+	}
+	err := <-im.inflight
+	im.inflight = nil
+	return err
 }
 
 // unixPerm converts Go's mode bits to the 0o7777 permission bits.

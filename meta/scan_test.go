@@ -164,15 +164,13 @@ func TestImportBatches(t *testing.T) {
 	}
 	db := TestDB(t, "dev1")
 	var seen []uint64
-	err := Import(context.Background(), dir, db, &MemPutter{}, func(p ImportProgress) {
-		if p.Files%ImportBatch == 0 {
-			seen = append(seen, db.IndexSeq())
-		}
-	})
+	err := ImportWith(context.Background(), dir, db, &MemPutter{}, ImportOptions{Committed: func([]FileVersion) {
+		seen = append(seen, db.IndexSeq())
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(seen, []uint64{ImportBatch}) || db.IndexSeq() != uint64(n) {
+	if !slices.Equal(seen, []uint64{ImportBatch, uint64(n)}) || db.IndexSeq() != uint64(n) {
 		t.Fatalf("index positions at each batch = %v, end %d", seen, db.IndexSeq())
 	}
 

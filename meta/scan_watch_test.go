@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,7 +33,8 @@ func TestImportWithHooks(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+		// Over InlineMax, so that every file read is a put.
+		if err := os.WriteFile(full, []byte(s+strings.Repeat(".", InlineMax)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -53,6 +53,12 @@ func FileContent(data []byte, mtime time.Time) FileVersion {
 	return f
 }
 
+// InlineContent returns the content fields of a small regular file (mode
+// 0644) whose data is kept inline; data must be 1 to InlineMax bytes.
+func InlineContent(data []byte, mtime time.Time) FileVersion {
+	return FileVersion{Kind: KindFile, Mode: 0o644, Size: int64(len(data)), MTime: mtime, Hash: chunks.Sum(data), Inline: bytes.Clone(data)}
+}
+
 // DirContent returns the content fields of a directory (mode 0755).
 func DirContent(mtime time.Time) FileVersion {
 	return FileVersion{Kind: KindDir, Mode: 0o755, MTime: mtime}
@@ -171,6 +177,9 @@ func (m *MemPutter) keep(data []byte) chunks.ID {
 
 // Content reassembles a file version's bytes from the chunks kept.
 func (m *MemPutter) Content(v FileVersion) ([]byte, error) {
+	if v.IsInline() {
+		return bytes.Clone(v.Inline), nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []byte

@@ -34,8 +34,8 @@ func (db *DB) Deleted(dir string) ([]Trashed, error) {
 		// A rename leaves a tombstone at the old path; it is not in the
 		// trash while the renamed version is current.
 		moved := map[string]bool{}
-		err := t.files.ForEach(func(_, val []byte) error {
-			v, err := decodeVersion(val)
+		err := t.files.ForEach(func(k, val []byte) error {
+			v, err := decodeStored(val, string(k))
 			if err == nil && !v.Deleted && v.Change == Renamed {
 				moved[v.From] = true
 			}
@@ -60,8 +60,8 @@ func (db *DB) Deleted(dir string) ([]Trashed, error) {
 			return nil
 		}
 		if dir == "" {
-			return t.files.ForEach(func(_, val []byte) error {
-				v, err := decodeVersion(val)
+			return t.files.ForEach(func(k, val []byte) error {
+				v, err := decodeStored(val, string(k))
 				if err != nil {
 					return err
 				}

@@ -50,7 +50,7 @@ func checkContent(v *FileVersion) error {
 		if v.Deleted {
 			what = "a deletion"
 		}
-		if len(v.Chunks) > 0 || v.Hash != (chunks.ID{}) {
+		if len(v.Chunks) > 0 || v.Hash != (chunks.ID{}) || len(v.Inline) > 0 {
 			return fmt.Errorf("%w: %s has content", ErrInvalidVersion, what)
 		}
 	}
@@ -70,6 +70,14 @@ func checkContent(v *FileVersion) error {
 		}
 		if v.Size != int64(len(v.Target)) {
 			return fmt.Errorf("%w: symlink size %d, target is %d bytes", ErrInvalidVersion, v.Size, len(v.Target))
+		}
+	case v.Kind == KindFile && v.IsInline():
+		if len(v.Chunks) > 0 || len(v.Inline) > InlineMax || v.Size != int64(len(v.Inline)) {
+			return fmt.Errorf("%w: inline content of %d bytes with %d chunks, size %d: want 1 to %d bytes, no chunks, size the content's",
+				ErrInvalidVersion, len(v.Inline), len(v.Chunks), v.Size, InlineMax)
+		}
+		if v.Hash != chunks.Sum(v.Inline) {
+			return fmt.Errorf("%w: hash %s is not the inline content's", ErrInvalidVersion, v.Hash.Short())
 		}
 	case v.Kind == KindFile:
 		var off int64

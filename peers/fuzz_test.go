@@ -17,14 +17,16 @@ func seedIndexBody(t testing.TB, c *indexCodec) []byte {
 	vs := []meta.FileVersion{
 		meta.FileContent([]byte("hello"), time.Unix(1700000000, 0)),
 		meta.DirContent(time.Unix(1700000000, 0)),
+		meta.InlineContent([]byte("small, inline"), time.Unix(1700000000, 0)),
 	}
 	vs[0].Path, vs[0].Origin, vs[0].Seq, vs[0].Vector = "a.txt", "0123456789abcdef", 1, meta.Vector{"0123456789abcdef": 1}
 	vs[1].Path, vs[1].Origin, vs[1].Seq, vs[1].Vector = "dir", "0123456789abcdef", 2, meta.Vector{"0123456789abcdef": 2}
+	vs[2].Path, vs[2].Origin, vs[2].Seq, vs[2].Vector = "dir/s", "0123456789abcdef", 3, meta.Vector{"0123456789abcdef": 3, "fedcba9876543210": 1}
 	body, err := encodeVersions(vs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return indexFrame(2, false, c.enc.EncodeAll(body, nil))
+	return indexFrame(3, false, c.enc.EncodeAll(body, nil))
 }
 
 func indexFrame(next uint64, more bool, body []byte) []byte {
@@ -48,7 +50,7 @@ func TestIndexBodyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) != 2 || vs[0].Path != "a.txt" || vs[1].Path != "dir" || next != 2 || more {
+	if len(vs) != 3 || vs[0].Path != "a.txt" || vs[1].Path != "dir" || string(vs[2].Inline) != "small, inline" || next != 3 || more {
 		t.Fatalf("decoded %+v next %d more %v", vs, next, more)
 	}
 	for _, tc := range []struct {

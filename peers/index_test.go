@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -32,17 +33,20 @@ func bigVersion(t testing.TB, db *meta.DB, path string, n int) {
 func TestIndexSync(t *testing.T) {
 	srv := prosodytest.Start(t)
 	cases := []struct {
-		name  string
-		mod   func(*Options)
-		files int
-		refs  int    // chunk refs of one extra version
-		via   string // the transport b's status shows
+		name   string
+		mod    func(*Options)
+		files  int
+		refs   int    // chunk refs of one extra version
+		via    string // the transport b's status shows
+		inline int    // bytes of incompressible inline content per file; 0: a forged chunk
 	}{
-		{"Direct2000Files", func(*Options) {}, 2000, 0, "direct "},
-		{"Direct5000Refs", func(*Options) {}, 0, 5000, "direct "},
-		{"Relay2000Files", relayOnly, 2000, 0, "relay " + srv.Proxy65},
-		{"InBand200Files", inBandOnly, 200, 0, "in-band"},
-		{"InBand600Refs", inBandOnly, 0, 600, "in-band"},
+		{"Direct2000Files", func(*Options) {}, 2000, 0, "direct ", 0},
+		{"Direct5000Refs", func(*Options) {}, 0, 5000, "direct ", 0},
+		{"Relay2000Files", relayOnly, 2000, 0, "relay " + srv.Proxy65, 0},
+		{"InBand200Files", inBandOnly, 200, 0, "in-band", 0},
+		{"InBand600Refs", inBandOnly, 0, 600, "in-band", 0},
+		{"Direct1000InlineFiles", func(*Options) {}, 1000, 0, "direct ", meta.InlineMax},
+		{"InBand60InlineFiles", inBandOnly, 60, 0, "in-band", meta.InlineMax},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,7 +55,11 @@ func TestIndexSync(t *testing.T) {
 			a := newDevice(t, srv, user)
 			var changes []meta.Change
 			for f := range tc.files {
-				changes = append(changes, meta.Change{Kind: meta.Created, Path: fmt.Sprintf("dir%02d/file-%05d.txt", f%50, f), File: meta.FileContent([]byte{byte(f)}, time.Now())})
+				content := meta.FileContent([]byte{byte(f)}, time.Now())
+				if tc.inline > 0 {
+					content = meta.InlineContent(chunks.RandomBytes(uint64(f), tc.inline), time.Now())
+				}
+				changes = append(changes, meta.Change{Kind: meta.Created, Path: fmt.Sprintf("dir%02d/file-%05d.txt", f%50, f), File: content})
 			}
 			for d := range 50 {
 				if tc.files > 0 {
@@ -76,6 +84,19 @@ func TestIndexSync(t *testing.T) {
 				v, err := b.meta.Lookup("big")
 				if err != nil || len(v.Chunks) != tc.refs {
 					t.Fatalf("big: %d refs, err %v; want %d", len(v.Chunks), err, tc.refs)
+				}
+			}
+			if tc.inline > 0 {
+				// Every byte came with the index: nothing to fetch.
+				for f := range tc.files {
+					p := fmt.Sprintf("dir%02d/file-%05d.txt", f%50, f)
+					v, err := b.meta.Lookup(p)
+					if err != nil || !bytes.Equal(v.Inline, chunks.RandomBytes(uint64(f), tc.inline)) {
+						t.Fatalf("%s on b: %d inline bytes, err %v", p, len(v.Inline), err)
+					}
+				}
+				if u := b.store.Usage(); u.Chunks != 0 {
+					t.Fatalf("b stored %d chunks for inline files", u.Chunks)
 				}
 			}
 			if a.sess() != sa || b.sess() != sb {

@@ -63,6 +63,7 @@ func (ti *treeIgnores) source(dir string) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	buf := make([]byte, v.Size)
+	copy(buf, v.Inline) // a small ignore file is inline, with no chunks
 	for _, r := range v.Chunks {
 		data, err := ti.get(ctx, r.ID)
 		if err != nil {
