@@ -170,7 +170,7 @@ func TestFold(t *testing.T) {
 			content := FileContent([]byte("hello"), time.Unix(9, 0))
 			changes := []Change{
 				{Kind: Created, Path: "f", File: FileVersion{Kind: KindFile, Mode: 0o600, MTime: time.Unix(8, 0)}},
-				{Kind: Modified, Path: "f", File: content, Fold: true},                    // the first write of a created file
+				{Kind: Modified, Path: "f", File: content, Fold: true},                  // the first write of a created file
 				{Kind: Modified, Path: "f", File: attrs(content, 0o755, 1), Fold: true}, // tar's utimens and chmod
 			}
 			for i, c := range changes {
