@@ -40,7 +40,12 @@ func TestMount(t testing.TB, storeOpts ...func(*chunks.Options)) *Mounted {
 // (nil: none).
 func testMountWith(t testing.TB, fsOpt func(*Options), storeOpts ...func(*chunks.Options)) *Mounted {
 	t.Helper()
-	db := meta.TestDB(t, "testdev")
+	return testMountDB(t, meta.TestDB(t, "testdev"), fsOpt, storeOpts...)
+}
+
+// testMountDB is testMountWith over the history store db.
+func testMountDB(t testing.TB, db *meta.DB, fsOpt func(*Options), storeOpts ...func(*chunks.Options)) *Mounted {
+	t.Helper()
 	store := chunks.TestStore(t, storeOpts...)
 	fetcher := chunks.TestFetcher(t, store)
 	eng, err := engine.New(engine.Options{Store: store, Fetcher: fetcher, Meta: db, Logger: chunks.TestLogger(t)})

@@ -28,10 +28,11 @@ import (
 // filesystem loses writes not yet synced); Sync makes everything
 // committed so far durable before it returns.
 //
-// Peers see only durable versions: Since and IndexSeq read the last
-// durable state, and Options.Durable is called after each batch commits
-// (the daemon announces the new position then). So nothing that could
-// still be lost here ever reaches another device.
+// Peers see only durable versions: Since makes the batch durable before
+// it reads, and Options.Durable is called after each batch commits (the
+// daemon announces the new position to peers then, not at Commit). So
+// nothing that could still be lost here ever reaches another device, and
+// no counter or position a peer learnt is given out again after a crash.
 //
 // Other writes (Merge, Restore, pruning) make the open batch durable
 // first and then run in their own synced transaction, so the batch only

@@ -196,13 +196,19 @@ func (db *DB) update(fn func(t *txn) error) error {
 	if err := db.flushLocked(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	var local bool
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		t := db.newTxn(tx)
 		if err := fn(t); err != nil {
 			return err
 		}
+		local = len(t.made) > 0
 		return t.save()
 	})
+	if err == nil && local {
+		db.kickFlusher(db.durable) // a restore: announce it like a batch
+	}
+	return err
 }
 
 // Lookup returns the live version of path; ErrNotFound if absent or
@@ -278,14 +284,11 @@ func (db *DB) History(p string) ([]FileVersion, error) {
 }
 
 // IndexSeq returns the position of the newest record in this device's
-// index (0 when empty or closed). Like Since it serves peers, so it first
-// makes pending local commits durable.
+// index (0 when empty or closed), pending local commits included: a peer
+// that asks Since for it gets them, durable by then.
 func (db *DB) IndexSeq() uint64 {
 	var pos uint64
-	if db.flush() != nil {
-		return 0
-	}
-	_ = db.viewDurable(func(t *txn) error {
+	_ = db.view(func(t *txn) error {
 		pos = t.getUint(keyPos)
 		return nil
 	})
