@@ -308,6 +308,7 @@ func (db *DB) flushLocked() error {
 func (db *DB) flush() error {
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
+	start := time.Now()
 	if db.beforeCommit != nil {
 		db.mu.Lock()
 		open := db.batch != nil
@@ -318,9 +319,15 @@ func (db *DB) flush() error {
 			}
 		}
 	}
+	locked := time.Now()
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	return db.flushLocked()
+	n := db.batchLen
+	err := db.flushLocked()
+	if n > 0 {
+		db.log.Debug("batch committed", "versions", n, "sync", locked.Sub(start), "locked", time.Since(locked))
+	}
+	return err
 }
 
 // Sync makes every commit made so far durable before it returns (fsync
