@@ -89,8 +89,10 @@ func (s *Store) awaitFlight(id ID) {
 }
 
 // deferPut records a chunk put whose file was written without an fsync:
-// journaled now, indexed by the next Sync. It installs ne.
-func (s *Store) deferPut(id ID, ne *entry) error {
+// journaled now, indexed by the next Sync. It installs ne (installStored)
+// under the same lock that marks it unsynced, so a Sync never takes the
+// chunk before its entry is in place.
+func (s *Store) deferPut(id ID, ne *entry, n int64) error {
 	s.mu.Lock()
 	s.awaitFlight(id)
 	if err := s.journal.Append(putRecord{id, ne.codec, ne.size, ne.stored}.encode()); err != nil {
@@ -98,7 +100,7 @@ func (s *Store) deferPut(id ID, ne *entry) error {
 		return fmt.Errorf("chunk %s: %w", id.Short(), err)
 	}
 	s.unsynced[id] = struct{}{}
-	s.install(id, ne)
+	s.installStored(id, ne, n)
 	s.mu.Unlock()
 	return nil
 }
@@ -115,13 +117,13 @@ func (s *Store) settle(id ID, e *entry) error {
 	if !waiting || e == nil || e.state != Complete {
 		return nil
 	}
-	if err := syncFile(s.chunkPath(id)); err != nil {
+	if err := syncPath(s.chunkPath(id)); err != nil {
 		s.mu.Lock()
 		s.unsynced[id] = struct{}{}
 		s.mu.Unlock()
 		return fmt.Errorf("chunk %s: %w", id.Short(), err)
 	}
-	return syncDir(s.chunkDir(id))
+	return syncPath(s.chunkDir(id))
 }
 
 // Sync makes every chunk put so far durable: files, then index records.
@@ -204,13 +206,13 @@ func (s *Store) syncFiles(ids map[ID]struct{}) error {
 	}
 	dirs := make(map[string]bool)
 	for id := range ids {
-		if err := syncFile(s.chunkPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := syncPath(s.chunkPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("chunk %s: %w", id.Short(), err)
 		}
 		dirs[s.chunkDir(id)] = true
 	}
 	for d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := syncPath(d); err != nil {
 			return err
 		}
 	}
@@ -227,18 +229,6 @@ func syncFS(dir string) error {
 		return fmt.Errorf("syncfs %s: %w", dir, err)
 	}
 	return nil
-}
-
-func syncFile(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // openJournal replays the puts journaled by a process that ended before

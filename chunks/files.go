@@ -62,23 +62,24 @@ func (s *Store) writeChunkFile(id ID, b []byte, durable bool) (err error) {
 	if err = os.Rename(tmp, s.chunkPath(id)); err != nil {
 		return fmt.Errorf("chunk %s: %w", id.Short(), err)
 	}
-	if err = syncDir(dir); err != nil {
+	if err = syncPath(dir); err != nil {
 		return fmt.Errorf("chunk %s: %w", id.Short(), err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncPath fsyncs a file or a directory.
+func syncPath(p string) error {
+	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+		return fmt.Errorf("sync %s: %w", p, err)
 	}
 	return nil
 }

@@ -665,26 +665,25 @@ func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int6
 		modify(ne)
 	}
 	if deferred {
-		if err := s.deferPut(id, ne); err != nil {
-			_ = s.removeChunkFile(id)
-			return fmt.Errorf("store: %w", err)
-		}
+		err = s.deferPut(id, ne, n)
+	} else if err = s.persist(id, ne); err == nil {
 		s.mu.Lock()
-		s.reserved -= n
-		installed = true
+		s.installStored(id, ne, n)
 		s.mu.Unlock()
-		return nil
 	}
-	if err := s.persist(id, ne); err != nil {
+	if err != nil {
 		_ = s.removeChunkFile(id)
 		return fmt.Errorf("store: %w", err)
 	}
-	s.mu.Lock()
-	s.reserved -= n
 	installed = true
-	s.install(id, ne)
-	s.mu.Unlock()
 	return nil
+}
+
+// installStored installs a chunk storeChunk wrote, whose n bytes were
+// reserved. s.mu is held.
+func (s *Store) installStored(id ID, ne *entry, n int64) {
+	s.reserved -= n
+	s.install(id, ne)
 }
 
 // Put stores plain as a local write and returns its ID. The chunk is in
