@@ -95,7 +95,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if d.id, err = identity.LoadOrCreate(filepath.Join(stateDir, "identity")); err != nil {
 		return nil, err
 	}
-	var eng atomic.Pointer[engine.Engine] // the store asks it for room; it needs the store
+	var eng atomic.Pointer[engine.Engine]  // the store asks it for room; it needs the store
 	var store atomic.Pointer[chunks.Store] // meta syncs it before each batch; it needs meta
 	d.db, err = meta.Open(filepath.Join(stateDir, "meta.db"), meta.Options{
 		Device: d.id.Device, Logger: log.With("pkg", "meta"),
