@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -38,8 +39,13 @@ import (
 // written out of order.
 
 // syncFilesAtMost is the number of pending chunk files up to which Sync
-// fsyncs each file instead of the whole filesystem.
-const syncFilesAtMost = 8
+// fsyncs each file (syncWorkers at a time, so they share the filesystem's
+// journal commits) instead of the whole filesystem: syncfs also waits for
+// every other program's dirty data there.
+const (
+	syncFilesAtMost = 256
+	syncWorkers     = 32
+)
 
 // putRecord is the journal record of a deferred put.
 type putRecord struct {
@@ -204,19 +210,33 @@ func (s *Store) syncFiles(ids map[ID]struct{}) error {
 			return err
 		}
 	}
+	// fsyncs in parallel share the filesystem's journal commits.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	dirs := make(map[string]bool)
+	slots := make(chan struct{}, syncWorkers)
 	for id := range ids {
-		if err := syncPath(s.chunkPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("chunk %s: %w", id.Short(), err)
-		}
 		dirs[s.chunkDir(id)] = true
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := syncPath(s.chunkPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("chunk %s: %w", id.Short(), err))
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	for d := range dirs {
 		if err := syncPath(d); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func syncFS(dir string) error {

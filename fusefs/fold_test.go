@@ -14,7 +14,7 @@ import (
 // and tar's chmod and utimens after it wrote a file, make one version
 // while the batch holding it is pending. The batch is held open for the
 // whole test, so the result does not depend on timing; with the default
-// delay (10 ms) it holds whenever the steps follow each other within it.
+// delay (25 ms) it holds whenever the steps follow each other within it.
 func TestOneSaveOneVersion(t *testing.T) {
 	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), meta.Options{Device: "testdev", Logger: meta.TestLogger(t), CommitDelay: time.Hour})
 	if err != nil {

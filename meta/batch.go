@@ -43,7 +43,7 @@ import (
 const (
 	// DefaultCommitDelay is how long a batch stays open after its first
 	// commit when Options.CommitDelay is 0.
-	DefaultCommitDelay = 10 * time.Millisecond
+	DefaultCommitDelay = 25 * time.Millisecond
 	// maxBatch commits the batch at once when it holds this many versions.
 	maxBatch = 4096
 )
