@@ -77,7 +77,7 @@ func TestKillDuringTarLosesNothingClosed(t *testing.T) {
 		}
 		checked++
 	}
-	t.Logf("%d files finished before the kill, all read back", checked)
+	t.Logf("checked the %d files tar finished before the kill", checked)
 }
 
 // finishedMembers returns the members tar -v named before its first
