@@ -21,15 +21,24 @@ func (s *Store) chunkPath(id ID) string {
 	return filepath.Join(s.chunkDir(id), id.String())
 }
 
-// writeChunkFile stores b as id's chunk file durably: temp file, fsync,
-// rename, fsync of the directory.
-func (s *Store) writeChunkFile(id ID, b []byte) (err error) {
+// writeChunkFile stores b as id's chunk file. durable: temp file, fsync,
+// rename, fsync of the directory. Otherwise the file is written in place
+// and left to the next Sync (durable.go): the chunk is not complete until
+// it is written, so no reader opens it half-written, and a crash that
+// leaves it torn leaves it unknown to the index (scanFiles removes it).
+func (s *Store) writeChunkFile(id ID, b []byte, durable bool) (err error) {
 	dir := s.chunkDir(id)
 	if !s.dirMade[id[0]].Load() {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("chunk %s: %w", id.Short(), err)
 		}
 		s.dirMade[id[0]].Store(true)
+	}
+	if !durable {
+		if err := os.WriteFile(s.chunkPath(id), b, 0o600); err != nil {
+			return fmt.Errorf("chunk %s: %w", id.Short(), err)
+		}
+		return nil
 	}
 	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
@@ -53,23 +62,24 @@ func (s *Store) writeChunkFile(id ID, b []byte) (err error) {
 	if err = os.Rename(tmp, s.chunkPath(id)); err != nil {
 		return fmt.Errorf("chunk %s: %w", id.Short(), err)
 	}
-	if err = syncDir(dir); err != nil {
+	if err = syncPath(dir); err != nil {
 		return fmt.Errorf("chunk %s: %w", id.Short(), err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncPath fsyncs a file or a directory.
+func syncPath(p string) error {
+	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+		return fmt.Errorf("sync %s: %w", p, err)
 	}
 	return nil
 }

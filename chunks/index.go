@@ -178,19 +178,13 @@ func bumpEpoch(tx *bolt.Tx) (uint32, error) {
 }
 
 // persist writes e as id's record, or deletes the record when e is nil or
-// carries nothing.
+// carries nothing. A chunk put whose durability was deferred is settled
+// first (durable.go). The caller holds lockID(id).
 func (s *Store) persist(id ID, e *entry) error {
-	return s.persistWith(s.db.Update, id, e)
-}
-
-// persistBatch is persist through bbolt's Batch: concurrent callers share
-// one transaction and its fsync.
-func (s *Store) persistBatch(id ID, e *entry) error {
-	return s.persistWith(s.db.Batch, id, e)
-}
-
-func (s *Store) persistWith(update func(func(*bolt.Tx) error) error, id ID, e *entry) error {
-	err := update(func(tx *bolt.Tx) error {
+	if err := s.settle(id, e); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketChunks)
 		if e == nil || e.empty() {
 			return b.Delete(id[:])

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/uberan/latus/internal/journal"
 )
 
 // State is a chunk's state in the store.
@@ -150,6 +152,12 @@ type Store struct {
 
 	handOff func(need int64)
 
+	// Deferred durability of local writes (durable.go).
+	journal  *journal.Journal
+	syncMu   sync.Mutex      // one Sync at a time
+	unsynced map[ID]struct{} // put, journaled, file and record not yet durable; guarded by mu
+	flight   *syncFlight     // the Sync in progress; guarded by mu
+
 	stop chan struct{} // closed by Close: stops the atime flusher
 	done chan struct{} // closed by the atime flusher when it returns
 
@@ -201,6 +209,7 @@ func Open(opts Options) (*Store, error) {
 		busy:      make(map[ID]chan struct{}),
 		dirty:     make(map[ID]struct{}),
 		releasing: make(map[ID]struct{}),
+		unsynced:  make(map[ID]struct{}),
 		handOff:   opts.HandOff,
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -211,14 +220,16 @@ func Open(opts Options) (*Store, error) {
 		keepUnrepl:   opts.KeepUnreplicated,
 		verify:       opts.Verify,
 	}
-	if err := s.load(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open chunk store %s: %w", opts.Dir, err)
-	}
-	db.MaxBatchDelay = 2 * time.Millisecond // PutStream's workers finish within a few ms of each other
 	if s.codecs, err = newCodecs(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open chunk store: %w", err)
+	}
+	if err := s.load(); err != nil {
+		db.Close()
+		if s.journal != nil {
+			s.journal.Close()
+		}
+		return nil, fmt.Errorf("open chunk store %s: %w", opts.Dir, err)
 	}
 	go s.flushLoop()
 	log.Debug("chunk store open", "dir", opts.Dir, "epoch", s.epoch, "chunks", s.nChunks, "used", s.used, "capacity", s.capacity)
@@ -277,6 +288,9 @@ func (s *Store) load() error {
 	})
 	if err != nil {
 		return fmt.Errorf("load index: %w", err)
+	}
+	if err := s.openJournal(); err != nil {
+		return fmt.Errorf("chunk journal: %w", err)
 	}
 	lost, err := s.scanFiles()
 	if err != nil {
@@ -337,7 +351,13 @@ func (s *Store) Close() error {
 	s.life.Unlock()
 	close(s.stop)
 	<-s.done
-	err := s.flushAtimes()
+	err := s.syncPending()
+	if ferr := s.flushAtimes(); err == nil {
+		err = ferr
+	}
+	if cerr := s.journal.Close(); err == nil {
+		err = cerr
+	}
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}
@@ -599,8 +619,9 @@ func (s *Store) writeStored(id ID, t Token, c Codec, stored []byte, size int64) 
 }
 
 // storeChunk makes room, writes the chunk file and commits the chunk as
-// complete. The caller holds lockID(id); prev is its snapshot.
-func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int64, batch bool, modify func(*entry)) error {
+// complete; deferred leaves the file unsynced and the record to the next
+// Sync (durable.go). The caller holds lockID(id); prev is its snapshot.
+func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int64, deferred bool, modify func(*entry)) error {
 	n := int64(len(stored))
 	victims, err := s.reserveRelieved(id, n)
 	if err != nil {
@@ -615,7 +636,7 @@ func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int6
 			s.mu.Unlock()
 		}
 	}()
-	if err := s.writeChunkFile(id, stored); err != nil {
+	if err := s.writeChunkFile(id, stored, !deferred); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	ne := prev.clone()
@@ -625,20 +646,26 @@ func (s *Store) storeChunk(id ID, prev *entry, c Codec, stored []byte, size int6
 	if modify != nil {
 		modify(ne)
 	}
-	persist := s.persist
-	if batch {
-		persist = s.persistBatch
+	if deferred {
+		err = s.deferPut(id, ne, n)
+	} else if err = s.persist(id, ne); err == nil {
+		s.mu.Lock()
+		s.installStored(id, ne, n)
+		s.mu.Unlock()
 	}
-	if err := persist(id, ne); err != nil {
+	if err != nil {
 		_ = s.removeChunkFile(id)
 		return fmt.Errorf("store: %w", err)
 	}
-	s.mu.Lock()
-	s.reserved -= n
 	installed = true
-	s.install(id, ne)
-	s.mu.Unlock()
 	return nil
+}
+
+// installStored installs a chunk storeChunk wrote, whose n bytes were
+// reserved. s.mu is held.
+func (s *Store) installStored(id ID, ne *entry, n int64) {
+	s.reserved -= n
+	s.install(id, ne)
 }
 
 // Put stores plain as a local write and returns its ID. The chunk is in
@@ -654,9 +681,9 @@ func (s *Store) Put(plain []byte) (ID, error) {
 	return id, s.withRoom(int64(len(plain)), func() error { return s.put(id, plain, false) })
 }
 
-// put is Put of plain whose ID the caller computed. batch lets the index
-// update share a bbolt transaction with concurrent puts (PutStream).
-func (s *Store) put(id ID, plain []byte, batch bool) error {
+// put is Put of plain whose ID the caller computed. deferred leaves the
+// chunk's durability to the next Sync (PutStream, durable.go).
+func (s *Store) put(id ID, plain []byte, deferred bool) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -681,7 +708,7 @@ func (s *Store) put(id ID, plain []byte, batch bool) error {
 	}
 	c, stored, release := s.codecs.encode(plain)
 	defer release()
-	return s.storeChunk(id, prev, c, stored, int64(len(plain)), batch, func(ne *entry) {
+	return s.storeChunk(id, prev, c, stored, int64(len(plain)), deferred, func(ne *entry) {
 		ne.flags &^= flagFetched
 		ne.flags |= flagCustody
 	})

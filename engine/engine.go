@@ -158,7 +158,8 @@ func (e *Engine) network() Network {
 }
 
 // Committed is the hook every local writer calls after a commit (the
-// mount, import, restore): other devices are told and replication starts.
+// mount, import, restore): replication and pins start. Other devices are
+// told once the commit is durable (Durable).
 func (e *Engine) Committed(vs []meta.FileVersion) {
 	if len(vs) == 0 {
 		return
@@ -166,13 +167,20 @@ func (e *Engine) Committed(vs []meta.FileVersion) {
 	if e.onCommit != nil {
 		e.onCommit(vs)
 	}
-	if n := e.network(); n != nil {
-		n.Notify()
-	}
 	if e.pins.touches(vs) {
 		e.kickPins()
 	}
 	e.kick()
+}
+
+// Durable is the hook for local commits that became durable
+// (meta.Options.Durable): the other devices are told there is more to
+// pull. Not at Committed: meta group-commits, and a peer must never pull
+// a version that a crash here could still lose.
+func (e *Engine) Durable() {
+	if n := e.network(); n != nil {
+		n.Notify()
+	}
 }
 
 // Merged is the hook for versions merged from another device.

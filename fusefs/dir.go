@@ -267,6 +267,12 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	if err != nil {
 		return nil, nil, 0, n.errno(p, err)
 	}
+	n.fsys.mu.Lock()
+	fresh := st.opens == 1 // else another open of the name shares it: its commits are its own
+	n.fsys.mu.Unlock()
+	st.mu.Lock()
+	st.created = fresh
+	st.mu.Unlock()
 	n.fsys.fillAttr(vs[0], &out.Attr)
 	out.SetEntryTimeout(entryTimeout)
 	out.SetAttrTimeout(attrTimeout)

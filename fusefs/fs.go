@@ -301,6 +301,16 @@ func (f *FS) commit(changes ...meta.Change) ([]meta.FileVersion, error) {
 	return vs, nil
 }
 
+// sync makes every commit so far durable: the chunk store first, then
+// meta (which also syncs the store before its batch when the daemon wires
+// meta.Options.BeforeCommit; this keeps the order without that wiring).
+func (f *FS) sync() error {
+	if err := f.store.Sync(); err != nil {
+		return err
+	}
+	return f.meta.Sync()
+}
+
 // OpenForWrite reports how many files are open for writing: staged
 // content whose last close has not committed it yet.
 func (f *FS) OpenForWrite() int {

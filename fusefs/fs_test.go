@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -169,11 +170,14 @@ func TestEveryCloseIsAVersion(t *testing.T) {
 		}
 		contents = append(contents, v.Size)
 	}
-	// create (empty), then one version per close with content
-	if len(hist) != 4 || hist[3].Size != 5 || hist[1].Size != 3 {
-		t.Fatalf("history sizes %v, want [0 3 3 5]", contents)
+	// One version per close with content. The empty version create makes
+	// is replaced by the first close's while it is pending (it is unless
+	// a batch commit fell between create and close: then it stays).
+	first := len(hist) - 3
+	if first < 0 || first > 1 || (first == 1 && contents[0] != 0) || !slices.Equal(contents[first:], []int64{3, 3, 5}) {
+		t.Fatalf("history sizes %v, want [3 3 5] (or [0 3 3 5])", contents)
 	}
-	if _, err := m.Meta.Restore("doc.txt", 2); err != nil {
+	if _, err := m.Meta.Restore("doc.txt", first+1); err != nil {
 		t.Fatal(err)
 	}
 	// The kernel caches attributes for a moment; a fresh open reads the

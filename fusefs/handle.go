@@ -107,11 +107,17 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	return toErrno(h.fsys.log, h.path(), h.fsys.commitStaged(h.st))
 }
 
+// Fsync commits the handle's changes, if any, and makes them durable
+// with everything committed before: chunks first, then the versions
+// (closes only journal their commits, see meta's batch.go). A read-only
+// handle syncs too: `sync FILE` opens the file read-only after a close.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	if h.st == nil || !h.write {
-		return 0
+	if h.st != nil && h.write {
+		if err := h.fsys.commitStaged(h.st); err != nil {
+			return toErrno(h.fsys.log, h.path(), err)
+		}
 	}
-	return toErrno(h.fsys.log, h.path(), h.fsys.commitStaged(h.st))
+	return toErrno(h.fsys.log, h.path(), h.fsys.sync())
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {

@@ -95,7 +95,10 @@ func (n *node) version() (meta.FileVersion, error) {
 	return n.fsys.meta.Lookup(p)
 }
 
-// setattr applies chmod and utimens as one new version.
+// setattr applies chmod and utimens as one new version, or folds them into
+// the current version while that is still pending (meta.Change.Fold):
+// tar's chmod and utimens right after it wrote a file do not make
+// versions of their own.
 func (n *node) setattr(in *fuse.SetAttrIn) error {
 	mode, hasMode := in.GetMode()
 	mtime, hasMtime := in.GetMTime()
@@ -115,10 +118,13 @@ func (n *node) setattr(in *fuse.SetAttrIn) error {
 	}
 	if hasMtime {
 		v.MTime = mtime
+		if st := n.fsys.stagedOf(n.EmbeddedInode()); st != nil {
+			st.setMTime(mtime)
+		}
 	} else {
 		v.MTime = time.Now()
 	}
-	_, err = n.fsys.commit(meta.Change{Kind: meta.Modified, Path: p, File: v})
+	_, err = n.fsys.commit(meta.Change{Kind: meta.Modified, Path: p, File: v, Fold: true})
 	return err
 }
 

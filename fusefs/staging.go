@@ -31,6 +31,8 @@ type stagedFile struct {
 	materialized bool             // f holds the content; until then base does
 	dirty        bool             // changed since the last commit
 	truncOnly    bool             // the only change since the last commit is an open with O_TRUNC
+	created      bool             // made by Create and not committed since: the first commit folds into the created version
+	mtime        time.Time        // set by utimens since the last change to the content: the next commit keeps it
 	opens        int              // handles (and path truncates) using this staging file
 	unlinked     bool             // the path was deleted or replaced: never commit
 	closed       bool             // released: committed or kept (rescue.go)
@@ -57,6 +59,15 @@ func (st *stagedFile) sizeLocked() (int64, error) {
 func (st *stagedFile) changedLocked() {
 	st.dirty = true
 	st.truncOnly = false
+	st.mtime = time.Time{} // a write after utimens moves the mtime to now
+}
+
+// setMTime records an mtime set while the file is staged (tar's futimens
+// before close): the commit of the content keeps it.
+func (st *stagedFile) setMTime(t time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.mtime = t
 }
 
 // materializeLocked copies base's chunks that start below limit into the
@@ -262,12 +273,18 @@ func (f *FS) commitStagedLocked(st *stagedFile) error {
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", p, err)
 	}
-	vs, err := f.commit(meta.Change{Kind: meta.Modified, Path: p, File: nv})
+	if !st.mtime.IsZero() {
+		nv.MTime = st.mtime
+	}
+	// A file created and written through one handle is one version: the
+	// first commit replaces the empty version Create made while that is
+	// still pending (meta.Change.Fold).
+	vs, err := f.commit(meta.Change{Kind: meta.Modified, Path: p, File: nv, Fold: st.created})
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", p, err)
 	}
 	st.base = vs[0] // what fstat reports once the path is gone
-	st.dirty, st.truncOnly = false, false
+	st.dirty, st.truncOnly, st.created, st.mtime = false, false, false, time.Time{}
 	return nil
 }
 

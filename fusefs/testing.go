@@ -46,7 +46,18 @@ func testMountWith(t testing.TB, fsOpt func(*Options), storeOpts ...func(*chunks
 // testMountOpts is testMountWith mounting with mo.
 func testMountOpts(t testing.TB, fsOpt func(*Options), mo MountOptions, storeOpts ...func(*chunks.Options)) *Mounted {
 	t.Helper()
-	db := meta.TestDB(t, "testdev")
+	return testMountDBOpts(t, meta.TestDB(t, "testdev"), fsOpt, mo, storeOpts...)
+}
+
+// testMountDB is testMountWith over the history store db.
+func testMountDB(t testing.TB, db *meta.DB, fsOpt func(*Options), storeOpts ...func(*chunks.Options)) *Mounted {
+	t.Helper()
+	return testMountDBOpts(t, db, fsOpt, MountOptions{}, storeOpts...)
+}
+
+// testMountDBOpts is testMountOpts over the history store db.
+func testMountDBOpts(t testing.TB, db *meta.DB, fsOpt func(*Options), mo MountOptions, storeOpts ...func(*chunks.Options)) *Mounted {
+	t.Helper()
 	store := chunks.TestStore(t, storeOpts...)
 	fetcher := chunks.TestFetcher(t, store)
 	eng, err := engine.New(engine.Options{Store: store, Fetcher: fetcher, Meta: db, Logger: chunks.TestLogger(t)})

@@ -22,9 +22,18 @@ import (
 //
 // Changes apply in order, each seeing the ones before it. Any error leaves
 // the store unchanged.
+//
+// Commit returns before the versions are durable (group commit, batch.go):
+// they are journaled, visible to every read here at once, and reach peers
+// once durable; Sync waits for that.
 func (db *DB) Commit(changes []Change) ([]FileVersion, error) {
+	if db.closed.Load() {
+		return nil, fmt.Errorf("commit: %w", ErrClosed)
+	}
 	var out []FileVersion
-	err := db.update(func(t *txn) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	_, err := db.commitLocal(func(t *txn) error {
 		out = make([]FileVersion, 0, len(changes))
 		for i, c := range changes {
 			vs, err := t.apply(c)
@@ -114,6 +123,11 @@ func (t *txn) apply(c Change) ([]FileVersion, error) {
 	f.Deleted = false
 	if err := checkContent(&f); err != nil {
 		return nil, err
+	}
+	if c.Fold && c.Kind == Modified {
+		if v, ok, err := t.fold(c.Path, f); err != nil || ok {
+			return []FileVersion{v}, err
+		}
 	}
 	if err := t.checkDir(parent(c.Path)); err != nil {
 		return nil, fmt.Errorf("parent: %w", err)
@@ -297,5 +311,6 @@ func (t *txn) newLocal(p string, f FileVersion, change ChangeKind, from string) 
 	if err := t.clearFrontier(p); err != nil {
 		return FileVersion{}, err
 	}
+	t.made = append(t.made, made{v, t.pos})
 	return v, nil
 }

@@ -2,16 +2,19 @@ package meta
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/uberan/latus/chunks"
+	"github.com/uberan/latus/internal/journal"
 )
 
 // Buckets of meta.db.
@@ -54,9 +57,9 @@ var (
 	keyVersions = []byte("versions")
 )
 
-// DB is the history store of one device, backed by a bbolt file with
-// synced commits. Its methods are safe for concurrent use; bbolt serialises
-// writers.
+// DB is the history store of one device, backed by a bbolt file. Local
+// commits are group-committed (batch.go); every other write is synced
+// before it returns. Its methods are safe for concurrent use.
 type DB struct {
 	device string
 	log    *slog.Logger
@@ -64,6 +67,23 @@ type DB struct {
 	closed atomic.Bool
 	clock  func() time.Time // Options.Now; nil = time.Now
 	epoch  Epoch            // this opening's (epoch.go)
+
+	beforeCommit func() error // Options.BeforeCommit
+	onDurable    func()       // Options.Durable
+	commitDelay  time.Duration
+	journal      *journal.Journal
+
+	flushMu sync.Mutex // one flush at a time; taken before mu
+	// mu guards the fields below. While a batch is open every read and
+	// write goes through it under mu.
+	mu        sync.Mutex
+	batch     *bolt.Tx             // open write transaction of local commits not yet durable; nil when none
+	batchRecs [][]byte             // the journal records of the batch, in order
+	batchLen  int                  // versions in the batch
+	pending   map[string]pendingAt // path → its newest version in the batch
+
+	kick, now1, durable chan struct{} // wake the commit loop: a batch opened, is full, became durable
+	stop, loopDone      chan struct{}
 }
 
 // Open opens (creating if needed) the history store at path for device
@@ -106,38 +126,100 @@ func Open(path string, opts Options) (*DB, error) {
 		bdb.Close()
 		return nil, fmt.Errorf("open meta %s: %w", path, err)
 	}
-	return &DB{device: opts.Device, log: log.With("device", opts.Device), bolt: bdb, clock: opts.Now, epoch: epoch}, nil
+	db := &DB{
+		device: opts.Device, log: log.With("device", opts.Device), bolt: bdb, clock: opts.Now, epoch: epoch,
+		beforeCommit: opts.BeforeCommit, onDurable: opts.Durable,
+		commitDelay: cmp.Or(opts.CommitDelay, DefaultCommitDelay),
+		pending:     make(map[string]pendingAt),
+		kick:        make(chan struct{}, 1), now1: make(chan struct{}, 1), durable: make(chan struct{}, 1),
+		stop: make(chan struct{}), loopDone: make(chan struct{}),
+	}
+	if err := db.openJournal(path); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open meta %s: %w", path, err)
+	}
+	go db.commitLoop()
+	return db, nil
 }
 
-// Close closes the store; later calls return ErrClosed.
+// Close makes every commit durable and closes the store; later calls
+// return ErrClosed.
 func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return ErrClosed
 	}
-	return db.bolt.Close()
+	close(db.stop)
+	<-db.loopDone
+	err := db.flush()
+	if err == nil {
+		err = db.journal.Close()
+	} else {
+		db.journal.Close()
+	}
+	if cerr := db.bolt.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Device returns this device's id.
 func (db *DB) Device() string { return db.device }
 
+// view reads the newest state: through the open batch when there is one,
+// else in a read transaction of its own, begun under mu so that it sees
+// every commit that returned before it.
 func (db *DB) view(fn func(t *txn) error) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	db.mu.Lock()
+	if db.batch != nil {
+		defer db.mu.Unlock()
+		return fn(db.newTxn(db.batch))
+	}
+	tx, err := db.bolt.Begin(false)
+	db.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(db.newTxn(tx))
+}
+
+// viewDurable reads the last durable state: what peers may see.
+func (db *DB) viewDurable(fn func(t *txn) error) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
 	return db.bolt.View(func(tx *bolt.Tx) error { return fn(db.newTxn(tx)) })
 }
 
+// update runs a write other than a local commit: the open batch is made
+// durable first, then fn runs in a synced transaction of its own.
 func (db *DB) update(fn func(t *txn) error) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	db.flushMu.Lock()
+	defer db.flushMu.Unlock()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if err := db.flushLocked(); err != nil {
+		return err
+	}
+	var local bool
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		t := db.newTxn(tx)
 		if err := fn(t); err != nil {
 			return err
 		}
+		local = len(t.made) > 0
 		return t.save()
 	})
+	if err == nil && local {
+		db.kickFlusher(db.durable) // a restore: announce it like a batch
+	}
+	return err
 }
 
 // Lookup returns the live version of path; ErrNotFound if absent or
@@ -266,7 +348,8 @@ func (db *DB) History(p string) ([]FileVersion, error) {
 }
 
 // IndexSeq returns the position of the newest record in this device's
-// index (0 when empty or closed).
+// index (0 when empty or closed), pending local commits included: a peer
+// that asks Since for it gets them, durable by then.
 func (db *DB) IndexSeq() uint64 {
 	var pos uint64
 	_ = db.view(func(t *txn) error {
@@ -283,7 +366,14 @@ const DefaultPage = 1000
 // merged) after position pos, in order, at most limit of them (limit ≤ 0:
 // DefaultPage). next is the position of the last version returned (pos
 // when there is none): pass it to the next call, and to Merge as upTo.
+//
+// Peers page through it, and no version that could still be lost here
+// may reach them: Since first makes pending local commits durable
+// (batch.go).
 func (db *DB) Since(pos uint64, limit int) (vs []FileVersion, next uint64, err error) {
+	if err := db.flush(); err != nil {
+		return nil, pos, fmt.Errorf("since %d: %w", pos, err)
+	}
 	if limit <= 0 {
 		limit = DefaultPage
 	}
@@ -305,7 +395,7 @@ func (db *DB) Since(pos uint64, limit int) (vs []FileVersion, next uint64, err e
 		pos = 0
 	}
 	next = pos
-	err = db.view(func(t *txn) error {
+	err = db.viewDurable(func(t *txn) error {
 		c := t.index.Cursor()
 		for k, hkey := c.Seek(be64(pos + 1)); k != nil && len(vs) < limit; k, hkey = c.Next() {
 			next = binary.BigEndian.Uint64(k)
@@ -403,6 +493,7 @@ type txn struct {
 	// noFrontier: 0 unknown, 1 the frontier bucket is empty, 2 it is not.
 	noFrontier int
 	last       lastCurrent
+	made       []made // local versions this transaction made (batch.go)
 }
 
 func (db *DB) newTxn(tx *bolt.Tx) *txn {

@@ -110,6 +110,14 @@ type Change struct {
 	// and Renamed only its MTime is used (zero = now); a rename keeps the
 	// content of the version at From.
 	File FileVersion
+	// Fold, for Modified, replaces the path's current version instead of
+	// making a new one when that version is still pending: made here by a
+	// commit whose batch is not durable yet, so no other device has seen
+	// it (batch.go). Otherwise the change makes a new version as usual.
+	// The replaced version keeps its change kind, counter and vector: a
+	// file created and then written is one "created" version, and tar's
+	// chmod and utimens after the write do not make versions of their own.
+	Fold bool
 }
 
 // Options configure Open.
@@ -121,6 +129,16 @@ type Options struct {
 	// (a restore, a rename's tombstones); nil = time.Now. Tests and the
 	// simulator pin it.
 	Now func() time.Time
+	// BeforeCommit runs before each batch of local commits becomes
+	// durable: the chunk store makes the chunks they reference durable
+	// (chunks.Store.Sync). An error keeps the batch pending.
+	BeforeCommit func() error
+	// Durable is called, outside every lock, after a batch of local
+	// commits became durable: the versions are now in Since's pages.
+	Durable func()
+	// CommitDelay is how long a batch of local commits stays open before
+	// it is made durable; 0 = DefaultCommitDelay.
+	CommitDelay time.Duration
 }
 
 // MergeResult tells what a Merge changed.

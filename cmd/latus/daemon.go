@@ -96,7 +96,26 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 	if d.id, err = identity.LoadOrCreate(filepath.Join(stateDir, "identity")); err != nil {
 		return nil, err
 	}
-	if d.db, err = meta.Open(filepath.Join(stateDir, "meta.db"), meta.Options{Device: d.id.Device, Logger: log.With("pkg", "meta")}); err != nil {
+	var eng atomic.Pointer[engine.Engine]  // the store asks it for room; it needs the store
+	var store atomic.Pointer[chunks.Store] // meta syncs it before each batch; it needs meta
+	d.db, err = meta.Open(filepath.Join(stateDir, "meta.db"), meta.Options{
+		Device: d.id.Device, Logger: log.With("pkg", "meta"),
+		// Group commit: the chunks a batch of versions references are
+		// made durable before the batch (chunks.Store.Sync), and peers are
+		// told once it is durable.
+		BeforeCommit: func() error {
+			if s := store.Load(); s != nil {
+				return s.Sync()
+			}
+			return nil // not open yet: no commit references it
+		},
+		Durable: func() {
+			if e := eng.Load(); e != nil {
+				e.Durable()
+			}
+		},
+	})
+	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, d.db.Close)
@@ -109,7 +128,6 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		return nil, err
 	}
 	d.pruner = &pruner{db: d.db, policy: policy, log: log.With("pkg", "retention")}
-	var eng atomic.Pointer[engine.Engine] // the store asks it for room; it needs the store
 	d.store, err = chunks.Open(chunks.Options{
 		Dir: filepath.Join(stateDir, "chunks"), Capacity: capacity, Logger: log.With("pkg", "chunks"),
 		Mark: markRefs(d.db), Relieve: d.pruner.relieve,
@@ -130,6 +148,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 		return nil, err
 	}
 	d.pruner.store = d.store
+	store.Store(d.store)
 	closers = append(closers, d.store.Close)
 	d.fetcher = chunks.NewFetcher(d.store, chunks.FetcherOptions{
 		Sources: func() []chunks.Source {

@@ -360,6 +360,11 @@ func (s *Sim) apply(k kind) (string, error) {
 		if err := removeAll(d.snap); err != nil {
 			return desc, err
 		}
+		// Local commits are group-committed in the background: make them
+		// durable first, so the copy does not race a batch commit.
+		if err := errors.Join(d.store.Sync(), d.meta.Sync()); err != nil {
+			return desc, err
+		}
 		opErr = copyDir(d.dir, d.snap)
 	case opRestoreSnap:
 		if d.snap == "" {
