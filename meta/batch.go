@@ -117,10 +117,10 @@ func (t *txn) put(v FileVersion, pos uint64) error {
 		return err
 	}
 	hkey := append(historyPrefix(v.Path), be64(id)...)
-	if err := t.historyB.Put(hkey, enc); err != nil {
+	if err := t.historyB.Put(hkey, storedForm(enc)); err != nil {
 		return err
 	}
-	if err := t.seen.Put(seenKey(v, enc), hkey); err != nil {
+	if err := t.seen.Put(seenKey(v, enc), be64(id)); err != nil {
 		return err
 	}
 	t.stats.Versions++
@@ -148,10 +148,10 @@ func (t *txn) replace(v FileVersion, enc, hkey []byte) error {
 	if err := t.seen.Delete(seenKey(old, old.encode())); err != nil {
 		return err
 	}
-	if err := t.historyB.Put(hkey, enc); err != nil {
+	if err := t.historyB.Put(hkey, storedForm(enc)); err != nil {
 		return err
 	}
-	if err := t.seen.Put(seenKey(v, enc), hkey); err != nil {
+	if err := t.seen.Put(seenKey(v, enc), hkey[len(hkey)-8:]); err != nil {
 		return err
 	}
 	cur, ok, err := t.current(v.Path)
@@ -178,7 +178,7 @@ func (t *txn) fold(p string, f FileVersion) (FileVersion, bool, error) {
 		return FileVersion{}, false, err
 	}
 	v := cur
-	v.Mode, v.Size, v.MTime, v.Chunks, v.Hash, v.Target = f.Mode, f.Size, normTime(f.MTime), f.Chunks, f.Hash, f.Target
+	v.Mode, v.Size, v.MTime, v.Chunks, v.Hash, v.Target, v.Inline = f.Mode, f.Size, normTime(f.MTime), f.Chunks, f.Hash, f.Target, f.Inline
 	hkey := t.index.Get(be64(at.pos))
 	if hkey == nil {
 		return FileVersion{}, false, fmt.Errorf("pending version of %q has no index record at %d", p, at.pos)

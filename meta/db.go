@@ -298,7 +298,7 @@ func (db *DB) LiveFiles(fn func(FileVersion) error) error {
 			}
 			for n := 0; k != nil && n < filesPage; k, val = c.Next() {
 				n++
-				v, err := decodeVersion(val)
+				v, err := decodeStored(val, string(k))
 				if err != nil {
 					return fmt.Errorf("current version of %q: %w", k, err)
 				}
