@@ -46,7 +46,8 @@ func TestUnreplicated(t *testing.T) {
 	a := c.Devs["a"]
 	c.SetLiar("b", true) // answers keep requests with bad proofs: nothing replicates
 	for i, name := range []string{"f1", "f2", "f3"} {
-		if err := a.Write(name, chunks.RandomBytes(uint64(10+i), 1000)); err != nil {
+		// Over meta.InlineMax: a chunk to replicate.
+		if err := a.Write(name, chunks.RandomBytes(uint64(10+i), 4096)); err != nil {
 			t.Fatal(err)
 		}
 		for range 2 { // the second call is answered from the kept count
