@@ -49,8 +49,11 @@ func TestOneSaveOneVersion(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command("sh", "-c", "umask 022 && "+tc.cmd)
-			cmd.Dir = m.Dir
+			// cd in the shell, not cmd.Dir: the child of a vfork would
+			// chdir into a mount this process serves, and a garbage
+			// collection then waiting for the suspended forking thread
+			// stops the server that must answer (a deadlock).
+			cmd := exec.Command("sh", "-c", `cd "$1" && umask 022 && `+tc.cmd, "sh", m.Dir)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("%s: %v: %s", tc.cmd, err, out)
 			}

@@ -62,8 +62,8 @@ func TestIgnoredFilesStayLocal(t *testing.T) {
 				if !errors.Is(err, syscall.EXDEV) {
 					t.Fatalf("rename(2) to an ignored name: %v, want EXDEV", err)
 				}
-				cmd := exec.Command("mv", "n.txt", "n.tmp")
-				cmd.Dir = dir
+				// Absolute paths, not cmd.Dir: see TestOneSaveOneVersion.
+				cmd := exec.Command("mv", filepath.Join(dir, "n.txt"), filepath.Join(dir, "n.tmp"))
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Fatalf("mv: %v\n%s", err, out)
 				}
