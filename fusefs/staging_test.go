@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -125,9 +126,10 @@ func TestShellRedirectRecordsNoEmptyVersion(t *testing.T) {
 	for _, v := range hist {
 		sizes = append(sizes, v.Size)
 	}
-	// create (empty), "old", "new!": no empty version between them.
-	if len(hist) != 3 || hist[1].Size != 3 || hist[2].Size != 4 {
-		t.Fatalf("history sizes %v, want [0 3 4]", sizes)
+	// create (empty, unless "old" folded into it while both were in one
+	// commit batch), "old", "new!": no empty version between them.
+	if !slices.Equal(sizes, []int64{0, 3, 4}) && !slices.Equal(sizes, []int64{3, 4}) {
+		t.Fatalf("history sizes %v, want [0 3 4] or [3 4]", sizes)
 	}
 }
 
