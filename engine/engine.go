@@ -164,6 +164,7 @@ func (e *Engine) Committed(vs []meta.FileVersion) {
 	if len(vs) == 0 {
 		return
 	}
+	e.changed()
 	if e.onCommit != nil {
 		e.onCommit(vs)
 	}
