@@ -34,9 +34,9 @@ func TestPinnedFolderFollowsNewFiles(t *testing.T) {
 		return err == nil
 	})
 	b.mustLatus("pin", b.path("docs"))
-	if s := xattr(b.path("docs/one.bin"), "user.latus.state"); s != "local" {
-		t.Fatalf("docs/one.bin on B after pin: %q, want local", s)
-	}
+	eventually(t, 10*time.Second, "docs/one.bin local on B after pin", func() bool {
+		return xattr(b.path("docs/one.bin"), "user.latus.state") == "local"
+	})
 
 	randomFile(t, a.path("docs/two.bin"), 2<<20)
 	randomFile(t, a.path("elsewhere.bin"), 1<<20)
