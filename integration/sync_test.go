@@ -165,7 +165,9 @@ func TestRemoteChangesShowOnWarmMount(t *testing.T) {
 		_, err2 := os.Stat(b.path("top"))
 		return err1 == nil && err2 == nil
 	})
-	warm := func() { sh(t, b.mnt, "ls -lR > /dev/null && cat d/* > /dev/null 2>&1 || true; stat top d/* > /dev/null 2>&1 || true") }
+	warm := func() {
+		sh(t, b.mnt, "ls -lR > /dev/null && cat d/* > /dev/null 2>&1 || true; stat top d/* > /dev/null 2>&1 || true")
+	}
 	steps := []struct {
 		name, script string
 		shows        func() bool

@@ -168,7 +168,7 @@ func startDaemon(ctx context.Context, o mountOptions, stateDir, configFile strin
 			d.commits.Add(int64(len(vs)))
 			d.ignoresChanged(vs)
 		},
-		Logger:   log.With("pkg", "engine"),
+		Logger: log.With("pkg", "engine"),
 	})
 	if err != nil {
 		return nil, err
